@@ -1,0 +1,105 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockPoll is how often Lock retries a lock held by someone else.
+const lockPoll = 50 * time.Millisecond
+
+// held counts, per lock file path, the locks this process holds, so Begin
+// can refuse to start a transaction whose key is not locked (CleanTemp would
+// otherwise take the folder for debris and delete it).
+var held = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+func (s *Store) holds(key string) bool {
+	held.Lock()
+	defer held.Unlock()
+	return held.n[s.lockPath(key)] > 0
+}
+
+// Lock takes the exclusive lock on key, waiting until it is free or ctx is
+// done. The lock is a flock(2) on locks/<key>.lock; every call opens the file
+// anew, so the lock excludes other processes and other goroutines of this
+// process alike (flocks belong to open file descriptions). The kernel drops
+// it when the process dies, so a killed writer never leaves a key locked.
+// The lock is not reentrant: locking a key twice from one goroutine waits
+// for ctx. Call unlock exactly when done; extra calls do nothing.
+//
+// Lock files are never deleted: deleting one while another process waits on
+// it would let two processes hold "the" lock at once.
+func (s *Store) Lock(ctx context.Context, key string) (unlock func(), err error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	for {
+		unlock, ok, err := s.TryLock(key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return unlock, nil
+		}
+		t := time.NewTimer(lockPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("cache: waiting for lock on %s: %w", key, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// TryLock takes key's lock if it is free right now. ok is false, with a nil
+// error, if someone else holds it.
+func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
+	if err := checkKey(key); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(s.locksDir(), 0o777); err != nil {
+		return nil, false, fmt.Errorf("cache: lock %s: %w", key, err)
+	}
+	path := s.lockPath(key)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, false, fmt.Errorf("cache: lock %s: %w", key, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, false, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("cache: flock %s: %w", path, err)
+	}
+	held.Lock()
+	held.n[path]++
+	held.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			held.Lock()
+			if held.n[path]--; held.n[path] <= 0 {
+				delete(held.n, path)
+			}
+			held.Unlock()
+			f.Close() // closing the last descriptor releases the flock
+		})
+	}, true, nil
+}
