@@ -1,0 +1,52 @@
+package pipeline
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DescribeParams lists a kind's parameters as YAML with their defaults,
+// each followed by its `doc` tag and its constraints as a comment.
+func DescribeParams(params any) (string, error) {
+	v := reflect.Indirect(reflect.ValueOf(params))
+	if v.Kind() != reflect.Struct {
+		return "", fmt.Errorf("params of type %T are not a struct", params)
+	}
+	var b strings.Builder
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := yamlName(f)
+		if name == "" {
+			continue
+		}
+		val, err := yaml.Marshal(v.Field(i).Interface())
+		if err != nil {
+			return "", err
+		}
+		line := fmt.Sprintf("  %s: %s", name, strings.TrimSpace(string(val)))
+		if strings.Contains(line, "\n") {
+			line = fmt.Sprintf("  %s: # see README", name)
+		}
+		var notes []string
+		if d := f.Tag.Get("doc"); d != "" {
+			notes = append(notes, d)
+		}
+		for _, tag := range []string{"min", "max", "oneof"} {
+			if x := f.Tag.Get(tag); x != "" {
+				notes = append(notes, tag+" "+x)
+			}
+		}
+		if f.Tag.Get("required") == "true" {
+			notes = append(notes, "required")
+		}
+		if len(notes) > 0 {
+			line += "  # " + strings.Join(notes, "; ")
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String(), nil
+}

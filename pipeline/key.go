@@ -1,0 +1,152 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"selectivity/stages"
+)
+
+// PathDigester gives the content digest of a file or folder.
+type PathDigester interface {
+	Path(path string) (string, error)
+}
+
+// FileParam is a Path parameter as the key saw it: where it points and
+// what it held.
+type FileParam struct {
+	Param  string `json:"param" yaml:"param"`
+	Path   string `json:"path" yaml:"path"`
+	Digest string `json:"digest" yaml:"digest"`
+}
+
+// Canonical is a stage's resolved parameters in canonical form: a JSON
+// object with sorted keys, every default present, and each Path replaced by
+// its content digest, so that neither the file's layout nor the place of a
+// file on disk changes it.
+type Canonical struct {
+	JSON  json.RawMessage
+	Files []FileParam
+}
+
+// canonicalParams encodes a decoded parameter struct (see stages.Kind).
+func canonicalParams(params any, dir string, d PathDigester) (Canonical, error) {
+	var c Canonical
+	v, err := canonicalValue(reflect.ValueOf(params), "", dir, d, &c.Files)
+	if err != nil {
+		return c, err
+	}
+	c.JSON, err = json.Marshal(v)
+	return c, err
+}
+
+var pathType = reflect.TypeOf(stages.Path(""))
+
+func canonicalValue(v reflect.Value, name, dir string, d PathDigester, files *[]FileParam) (any, error) {
+	if v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil, nil
+		}
+		return canonicalValue(v.Elem(), name, dir, d, files)
+	}
+	if v.Type() == pathType {
+		p := v.String()
+		if p == "" {
+			return "", nil
+		}
+		sum, err := d.Path(p)
+		if err != nil {
+			return nil, fmt.Errorf("params.%s: %w", name, err)
+		}
+		*files = append(*files, FileParam{Param: name, Path: relPath(dir, p), Digest: sum})
+		return sum, nil
+	}
+	join := func(k string) string {
+		if name == "" {
+			return k
+		}
+		return name + "." + k
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		m := map[string]any{}
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key := yamlName(f)
+			if key == "" {
+				continue
+			}
+			x, err := canonicalValue(v.Field(i), join(key), dir, d, files)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = x
+		}
+		return m, nil
+	case reflect.Map:
+		m := map[string]any{}
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			ks := fmt.Sprint(k.Interface())
+			x, err := canonicalValue(v.MapIndex(k), join(ks), dir, d, files)
+			if err != nil {
+				return nil, err
+			}
+			m[ks] = x
+		}
+		return m, nil
+	case reflect.Slice, reflect.Array:
+		s := make([]any, v.Len())
+		for i := range s {
+			x, err := canonicalValue(v.Index(i), fmt.Sprintf("%s[%d]", name, i), dir, d, files)
+			if err != nil {
+				return nil, err
+			}
+			s[i] = x
+		}
+		return s, nil
+	default:
+		return v.Interface(), nil
+	}
+}
+
+// yamlName is the key a struct field is written under, "" if it has none.
+func yamlName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
+}
+
+// keyInput is one upstream stage as it enters a key.
+type keyInput struct {
+	Slot  string `json:"slot"`
+	Stage string `json:"stage"`
+	Key   string `json:"key"`
+}
+
+// stageKey is the content hash that names a stage's cache entry: SHA-256
+// over the kind, its code version, the canonical parameters and the inputs
+// (slot, upstream name and key). Upstream names are part of it because a
+// stage may label its outputs with them.
+func stageKey(kind, version string, params json.RawMessage, inputs []keyInput) string {
+	b, _ := json.Marshal(struct {
+		Kind    string          `json:"kind"`
+		Version string          `json:"version"`
+		Params  json.RawMessage `json:"params"`
+		Inputs  []keyInput      `json:"inputs"`
+	}{kind, version, params, inputs})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

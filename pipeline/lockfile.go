@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"selectivity/cache"
+)
+
+// LockFile records, for each stage of an experiment, the key and the files
+// its last successful run produced (like dvc.lock). Users commit it; CI
+// checks that a rerun regenerates the same digests; `status` reads it to
+// explain why a stage would run.
+type LockFile struct {
+	Schema     int                   `yaml:"schema"`
+	Experiment string                `yaml:"experiment"`
+	Stages     map[string]*LockStage `yaml:"stages"`
+}
+
+// LockStage is one stage's record.
+type LockStage struct {
+	Kind    string         `yaml:"kind"`
+	Version string         `yaml:"version"`
+	Key     string         `yaml:"key"`
+	Params  map[string]any `yaml:"params"`
+	Files   []FileParam    `yaml:"input_files,omitempty"`
+	Inputs  []keyInput     `yaml:"inputs,omitempty"`
+	Outputs []LockOutput   `yaml:"outputs"`
+}
+
+// LockOutput is one output file: what CI compares after regenerating.
+type LockOutput struct {
+	Name   string `yaml:"name"`
+	Size   int64  `yaml:"size"`
+	SHA256 string `yaml:"sha256"`
+}
+
+const lockSchema = 1
+
+// ReadLockFile reads path; a missing file is an empty lock.
+func ReadLockFile(path string) (*LockFile, error) {
+	lf := &LockFile{Schema: lockSchema, Stages: map[string]*LockStage{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return lf, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := yaml.Unmarshal(b, lf); err != nil {
+		return nil, fmt.Errorf("%s: not a lock file: %w", path, err)
+	}
+	if lf.Schema != lockSchema {
+		return nil, fmt.Errorf("%s: lock file schema %d, this program writes %d", path, lf.Schema, lockSchema)
+	}
+	if lf.Stages == nil {
+		lf.Stages = map[string]*LockStage{}
+	}
+	return lf, nil
+}
+
+// Write replaces path atomically.
+func (lf *LockFile) Write(path string) error {
+	var buf bytes.Buffer
+	buf.WriteString("# Written by `run`: each stage's cache key and output digests. Commit it;\n" +
+		"# `status` explains changes against it.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(lf); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// lockStage builds the record of a node whose entry is e.
+func lockStage(n *Node, e *cache.Entry) *LockStage {
+	var params map[string]any
+	_ = json.Unmarshal(n.Params.JSON, &params)
+	outs := make([]LockOutput, len(e.Manifest.Files))
+	for i, f := range e.Manifest.Files {
+		outs[i] = LockOutput{Name: f.Name, Size: f.Size, SHA256: f.SHA256}
+	}
+	return &LockStage{
+		Kind:    n.Stage.Kind.Name(),
+		Version: n.Stage.Kind.Version(),
+		Key:     n.Key,
+		Params:  params,
+		Files:   n.Params.Files,
+		Inputs:  n.Inputs,
+		Outputs: outs,
+	}
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it over path, so readers see the old or the new file, never a mix.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// relPath shows p relative to dir when it lies below it, else as is.
+func relPath(dir, p string) string {
+	if r, err := filepath.Rel(dir, p); err == nil && filepath.IsLocal(r) {
+		return filepath.ToSlash(r)
+	}
+	return p
+}
+
+// flatten turns a decoded JSON value into "a.b[2]" → printed value pairs.
+func flatten(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			flatten(p, e, out)
+		}
+	case []any:
+		b, _ := json.Marshal(x)
+		out[prefix] = string(b)
+	default:
+		b, _ := json.Marshal(x)
+		out[prefix] = strings.Trim(string(b), `"`)
+	}
+}

@@ -1,0 +1,332 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"selectivity/cache"
+	"selectivity/pipeline/progress"
+	"selectivity/stages"
+)
+
+// RunOptions control one run of a plan.
+type RunOptions struct {
+	// Jobs is how many stages may run at once (at least 1).
+	Jobs int
+	// Force names stages to recompute even when cached: full names, base
+	// names (every expansion), or "all".
+	Force []string
+	// DryRun decides and reports each stage but runs nothing and writes nothing.
+	DryRun bool
+	// Progress receives the per-stage lines and the stages' bars.
+	Progress *progress.Reporter
+}
+
+// Outcome is what happened to one stage in a run.
+type Outcome struct {
+	Decision
+	// State is "cached", "ran", "would run", "failed" or "skipped".
+	State string
+	Wall  time.Duration
+	Err   error
+}
+
+// Run brings every stage of p up to date in store: cached stages are
+// reused, the others run in dependency order, up to opts.Jobs at once. A
+// failing stage stops only its dependents. After the walk the experiment's
+// results folder and lock file are updated for every stage that is up to
+// date. The error lists every failure.
+func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*Outcome, error) {
+	forced, err := p.forced(opts.Force)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := ReadLockFile(p.Exp.LockFile)
+	if err != nil {
+		return nil, err
+	}
+	rep := opts.Progress
+	width := 0
+	for _, n := range p.Nodes {
+		width = max(width, len(n.Stage.Name))
+	}
+	var mu sync.Mutex
+	outcomes := map[string]*Outcome{}
+	finish := func(o *Outcome) {
+		mu.Lock()
+		outcomes[o.Stage] = o
+		mu.Unlock()
+		line := fmt.Sprintf("%-9s %-*s", o.State, width, o.Stage)
+		switch o.State {
+		case "ran", "cached":
+			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
+		case "would run", "failed", "skipped":
+			line += "  (" + o.Reason + ")"
+		}
+		rep.Println(line)
+	}
+	entry := func(name string) *cache.Entry {
+		mu.Lock()
+		defer mu.Unlock()
+		return outcomes[name].Entry
+	}
+
+	run := func(ctx context.Context, name string) error {
+		n := p.index[name]
+		start := time.Now()
+		d := p.Decide(n, store, lock, forced[name], false)
+		o := &Outcome{Decision: d, State: "cached"}
+		switch {
+		case d.Cached:
+		case opts.DryRun:
+			o.State = "would run"
+		default:
+			o.Entry, o.Err = p.compute(ctx, n, store, forced[name], entry, rep)
+			o.State = "ran"
+			if o.Err != nil {
+				o.State, o.Reason = "failed", o.Err.Error()
+			} else if o.Entry.Manifest.Key == "" {
+				o.State = "cached"
+			}
+		}
+		o.Wall = time.Since(start)
+		finish(o)
+		return o.Err
+	}
+	skip := func(name, cause string) {
+		n := p.index[name]
+		finish(&Outcome{Decision: Decision{Stage: name, Key: n.Key, Reason: "needs " + cause + ", which did not finish"}, State: "skipped"})
+	}
+	p.Exp.Graph().Walk(ctx, opts.Jobs, run, skip)
+
+	list := make([]*Outcome, len(p.Nodes))
+	var errs *multierror.Error
+	for i, n := range p.Nodes {
+		o := outcomes[n.Stage.Name]
+		list[i] = o
+		if o.Err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("stage %s: %w", o.Stage, o.Err))
+		}
+	}
+	if ctx.Err() != nil {
+		errs = multierror.Append(errs, fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+	if opts.DryRun {
+		return list, errs.ErrorOrNil()
+	}
+	if err := p.publish(list, lock, store); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	return list, errs.ErrorOrNil()
+}
+
+// forced resolves --force names to full stage names.
+func (p *Plan) forced(names []string) (map[string]bool, error) {
+	f := map[string]bool{}
+	for _, name := range names {
+		found := false
+		for _, n := range p.Nodes {
+			if name == "all" || n.Stage.Name == name || n.Stage.Base == name {
+				f[n.Stage.Name], found = true, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--force %s: no such stage in %s", name, p.Exp.File)
+		}
+	}
+	return f, nil
+}
+
+// compute runs n's kind under the key's lock into a cache transaction. It
+// returns an entry with an empty manifest key when another process
+// finished the same key while this one waited for the lock.
+func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, entry func(string) *cache.Entry, rep *progress.Reporter) (*cache.Entry, error) {
+	unlock, err := store.Lock(ctx, n.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !forced {
+		if e, err := store.Lookup(n.Key); err == nil {
+			return &cache.Entry{Key: e.Key, Dir: e.Dir}, nil
+		}
+	}
+	txn, err := store.Begin(n.Key)
+	if err != nil {
+		return nil, err
+	}
+	st := n.Stage
+	job := &stages.Job{
+		Stage:    st.Name,
+		Params:   st.Params,
+		Inputs:   map[string][]stages.Input{},
+		OutDir:   txn.Dir(),
+		Progress: rep.For(st.Name),
+		Logf:     func(format string, args ...any) { rep.Println(st.Name + ": " + fmt.Sprintf(format, args...)) },
+	}
+	for _, in := range n.Inputs {
+		e := entry(in.Stage)
+		up := p.index[in.Stage].Stage
+		var m map[string]string
+		if len(up.Matrix) > 0 {
+			m = map[string]string{}
+			for _, mv := range up.Matrix {
+				m[mv.Key] = mv.Value
+			}
+		}
+		files := make([]string, len(e.Manifest.Files))
+		for i, f := range e.Manifest.Files {
+			files[i] = f.Name
+		}
+		job.Inputs[in.Slot] = append(job.Inputs[in.Slot], stages.Input{Stage: in.Stage, Matrix: m, Dir: e.Dir, Files: files})
+	}
+	start := time.Now()
+	if err := runKind(ctx, st.Kind, job); err != nil {
+		_ = txn.Abort()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		_ = txn.Abort()
+		return nil, err
+	}
+	inputs := make([]cache.InputRef, len(n.Inputs))
+	for i, in := range n.Inputs {
+		inputs[i] = cache.InputRef{Slot: in.Slot, Stage: in.Stage, Key: in.Key}
+	}
+	e, err := txn.Commit(cache.Manifest{
+		Key: n.Key, Stage: st.Name, Kind: st.Kind.Name(), Version: st.Kind.Version(),
+		Params: json.RawMessage(n.Params.JSON), Inputs: inputs,
+		Created: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
+	})
+	if err != nil {
+		_ = txn.Abort()
+		return nil, err
+	}
+	return e, nil
+}
+
+// runKind runs a kind's code, turning a panic into an error with its stack
+// so that one faulty stage cannot take the other stages down.
+func runKind(ctx context.Context, k stages.Kind, job *stages.Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in kind %s: %v\n%s", k.Name(), r, debug.Stack())
+		}
+	}()
+	return k.Run(ctx, job)
+}
+
+// publish links each up-to-date stage's outputs into the results folder and
+// records them in the lock file. Stages that did not finish keep their
+// previous lock record; stages no longer in the experiment lose theirs.
+func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) error {
+	var errs *multierror.Error
+	stagesNow := map[string]bool{}
+	for _, o := range list {
+		stagesNow[o.Stage] = true
+		if o.Entry == nil || o.Err != nil {
+			continue
+		}
+		e := o.Entry
+		if e.Manifest.Key == "" { // finished by another process: read its manifest
+			var err error
+			if e, err = store.Lookup(o.Key); err != nil {
+				errs = multierror.Append(errs, err)
+				continue
+			}
+		}
+		if err := linkResults(filepath.Join(p.Exp.ResultsDir, o.Stage), e, store.Root()); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("results of %s: %w", o.Stage, err))
+		}
+		lock.Stages[o.Stage] = lockStage(p.index[o.Stage], e)
+	}
+	for name := range lock.Stages {
+		if !stagesNow[name] {
+			delete(lock.Stages, name)
+		}
+	}
+	lock.Experiment = p.Exp.Name
+	if err := lock.Write(p.Exp.LockFile); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
+	}
+	return errs.ErrorOrNil()
+}
+
+// linkResults makes dir hold a relative symlink to each file of e. Links it
+// made before that no longer name an output are removed; anything else a
+// user put there is left alone.
+func linkResults(dir string, e *cache.Entry, cacheRoot string) error {
+	want := map[string]bool{}
+	for _, f := range e.Manifest.Files {
+		want[filepath.FromSlash(f.Name)] = true
+		link := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			return err
+		}
+		target, err := filepath.Rel(filepath.Dir(link), filepath.Join(e.Dir, filepath.FromSlash(f.Name)))
+		if err != nil {
+			return err
+		}
+		if cur, err := os.Readlink(link); err == nil && cur == target {
+			continue
+		}
+		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			return fmt.Errorf("%s exists and is not a link made by this program; move it away", link)
+		}
+		tmp := link + ".tmp-link"
+		_ = os.Remove(tmp)
+		if err := os.Symlink(target, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			return err
+		}
+	}
+	root, err := filepath.Abs(cacheRoot)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.Type()&os.ModeSymlink == 0 {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if want[rel] {
+			return nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		if strings.HasPrefix(target, root+string(filepath.Separator)) {
+			return os.Remove(path)
+		}
+		return nil
+	})
+}
+
+// Status decides every stage of p without running or writing anything.
+// verify re-hashes every cached file.
+func Status(p *Plan, store *cache.Store, verify bool) ([]Decision, error) {
+	lock, err := ReadLockFile(p.Exp.LockFile)
+	if err != nil {
+		return nil, err
+	}
+	ds := make([]Decision, len(p.Nodes))
+	for i, n := range p.Nodes {
+		ds[i] = p.Decide(n, store, lock, false, verify)
+	}
+	return ds, nil
+}

@@ -1,0 +1,359 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"selectivity/cache"
+	"selectivity/pipeline/digest"
+	"selectivity/pipeline/progress"
+	"selectivity/stages/stagetest"
+)
+
+func init() { stagetest.Register() }
+
+// write creates name under dir with content and returns its path.
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// plan loads and plans an experiment file.
+func plan(t *testing.T, file string, sets ...string) (*Plan, *cache.Store) {
+	t.Helper()
+	exp, err := Load(file, LoadOptions{Set: sets})
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(exp, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return p, cache.Open(exp.CacheDir)
+}
+
+// states runs file and returns each stage's state; failures are returned too.
+func states(t *testing.T, ctx context.Context, file string, opts RunOptions, sets ...string) (map[string]string, error) {
+	t.Helper()
+	p, store := plan(t, file, sets...)
+	rep := progress.New(io.Discard, false, time.Hour)
+	defer rep.Close()
+	if opts.Jobs == 0 {
+		opts.Jobs = 2
+	}
+	opts.Progress = rep
+	out, err := Run(ctx, p, store, opts)
+	got := map[string]string{}
+	for _, o := range out {
+		got[o.Stage] = o.State
+	}
+	return got, err
+}
+
+func mustRun(t *testing.T, file string, sets ...string) map[string]string {
+	t.Helper()
+	got, err := states(t, context.Background(), file, RunOptions{}, sets...)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return got
+}
+
+func wantStates(t *testing.T, got map[string]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("stage %s: %s, want %s (all: %v)", k, got[k], v, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("stages %v, want %v", got, want)
+	}
+}
+
+const chain = `
+stages:
+  a:
+    kind: test-source
+    params: {value: 2}
+  b:
+    kind: test-source
+    params: {value: 3}
+  sa:
+    kind: test-sum
+    inputs: {in: a}
+  sb:
+    kind: test-sum
+    inputs: {in: b}
+  total:
+    kind: test-sum
+    inputs: {in: [sa, sb]}
+`
+
+func TestKeysIgnoreLayoutCommentsAndDefaults(t *testing.T) {
+	dir := t.TempDir()
+	f1 := write(t, dir, "one/a.yaml", chain)
+	// Same experiment: stages and keys reordered, comments, defaults written
+	// out, a float written as an integer, another folder.
+	f2 := write(t, dir, "two/b.yaml", `
+# the same study, written differently
+stages:
+  total: {inputs: {in: [sa, sb]}, kind: test-sum, params: {scale: 1.0}}
+  sb: {kind: test-sum, inputs: {in: b}}
+  b:
+    params:
+      mode: plain   # the default
+      value: 3.0
+      n: 3
+    kind: test-source
+  sa:
+    kind: test-sum
+    inputs:
+      in: [a]
+  a: {kind: test-source, params: {value: 2, bytes: 0}}
+`)
+	p1, _ := plan(t, f1)
+	p2, _ := plan(t, f2)
+	for _, n := range p1.Nodes {
+		if k2 := p2.Node(n.Stage.Name).Key; k2 != n.Key {
+			t.Errorf("stage %s: key %s vs %s", n.Stage.Name, n.Key[:12], k2[:12])
+		}
+	}
+	// A changed value changes the key of the stage and of its dependents only.
+	p3, _ := plan(t, f1, "stages.a.params.value=2.5")
+	for _, n := range p1.Nodes {
+		changed := p3.Node(n.Stage.Name).Key != n.Key
+		want := n.Stage.Name == "a" || n.Stage.Name == "sa" || n.Stage.Name == "total"
+		if changed != want {
+			t.Errorf("stage %s: key changed %v, want %v", n.Stage.Name, changed, want)
+		}
+	}
+}
+
+func TestChangedParamRerunsStageAndDependents(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs.log")
+	t.Setenv("SELECTIVITY_TEST_LOG", log)
+	f := write(t, dir, "exp.yaml", chain)
+	wantStates(t, mustRun(t, f), map[string]string{"a": "ran", "b": "ran", "sa": "ran", "sb": "ran", "total": "ran"})
+	wantStates(t, mustRun(t, f), map[string]string{"a": "cached", "b": "cached", "sa": "cached", "sb": "cached", "total": "cached"})
+	write(t, dir, "exp.yaml", strings.Replace(chain, "{value: 2}", "{value: 4}", 1))
+	wantStates(t, mustRun(t, f), map[string]string{"a": "ran", "b": "cached", "sa": "ran", "sb": "cached", "total": "ran"})
+	// Going back hits the cache again: nothing is recomputed.
+	write(t, dir, "exp.yaml", chain)
+	wantStates(t, mustRun(t, f), map[string]string{"a": "cached", "b": "cached", "sa": "cached", "sb": "cached", "total": "cached"})
+	runs := stagetest.Runs(log)
+	if runs["a"] != 2 || runs["b"] != 1 || runs["total"] != 2 {
+		t.Errorf("executions %v", runs)
+	}
+	p, _ := plan(t, f)
+	b, err := os.ReadFile(filepath.Join(p.Exp.ResultsDir, "total", "values.txt"))
+	if err != nil || string(b) != "15\n" {
+		t.Errorf("results/total/values.txt = %q, %v; want 15 from 3×2+3×3", b, err)
+	}
+}
+
+func TestFileContentChangeReruns(t *testing.T) {
+	dir := t.TempDir()
+	data := write(t, dir, "data/weights.bin", "first")
+	f := write(t, dir, "exp.yaml", `
+stages:
+  w: {kind: test-file, params: {file: data/weights.bin}}
+`)
+	wantStates(t, mustRun(t, f), map[string]string{"w": "ran"})
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(data, later, later); err != nil { // touch
+		t.Fatal(err)
+	}
+	wantStates(t, mustRun(t, f), map[string]string{"w": "cached"})
+	write(t, dir, "data/weights.bin", "second")
+	p, store := plan(t, f)
+	ds, err := Status(p, store, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds[0].Cached || !strings.Contains(ds[0].Reason, "file changed: w.file (data/weights.bin)") {
+		t.Errorf("status after edit: %+v", ds[0])
+	}
+	wantStates(t, mustRun(t, f), map[string]string{"w": "ran"})
+}
+
+func TestDamagedEntryIsRecomputed(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	mustRun(t, f)
+	p, store := plan(t, f)
+	e, err := store.Lookup(p.Node("sa").Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.Dir, "values.txt"), []byte("99\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := Status(p, store, false)
+	for _, d := range ds {
+		damaged := strings.HasPrefix(d.Reason, "cache entry damaged")
+		if damaged != (d.Stage == "sa") || d.Cached == damaged {
+			t.Errorf("status %+v", d)
+		}
+	}
+	wantStates(t, mustRun(t, f), map[string]string{"a": "cached", "b": "cached", "sa": "ran", "sb": "cached", "total": "cached"})
+	if _, err := store.Verify(p.Node("sa").Key); err != nil {
+		t.Errorf("entry not repaired: %v", err)
+	}
+}
+
+func TestFailureStopsOnlyDependents(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", `
+stages:
+  ok: {kind: test-source}
+  bad: {kind: test-fail, params: {message: boom}}
+  worse: {kind: test-fail, params: {message: kaboom, panic: true}, inputs: {in: ok}}
+  after: {kind: test-sum, inputs: {in: [ok, bad]}}
+  fine: {kind: test-sum, inputs: {in: ok}}
+`)
+	got, err := states(t, context.Background(), f, RunOptions{})
+	wantStates(t, got, map[string]string{"ok": "ran", "bad": "failed", "worse": "failed", "after": "skipped", "fine": "ran"})
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "kaboom") {
+		t.Errorf("error should list both failures: %v", err)
+	}
+	p, store := plan(t, f)
+	for _, s := range []string{"bad", "worse", "after"} {
+		if _, err := store.Lookup(p.Node(s).Key); err == nil {
+			t.Errorf("stage %s left a cache entry", s)
+		}
+	}
+	lock, _ := ReadLockFile(p.Exp.LockFile)
+	if lock.Stages["ok"] == nil || lock.Stages["bad"] != nil {
+		t.Errorf("lock file stages: %v", lock.Stages)
+	}
+}
+
+func TestStatusNamesWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	reasons := func(sets ...string) map[string]string {
+		p, store := plan(t, f, sets...)
+		ds, err := Status(p, store, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, d := range ds {
+			m[d.Stage] = d.Reason
+		}
+		return m
+	}
+	if r := reasons(); r["a"] != "never run" || r["total"] != "never run" {
+		t.Errorf("before any run: %v", r)
+	}
+	mustRun(t, f)
+	r := reasons("stages.a.params.value=2.5", "stages.b.params.mode=doubled")
+	want := map[string]string{
+		"a":     "params changed: a.value 2 → 2.5",
+		"b":     "params changed: b.mode plain → doubled",
+		"sa":    "input in changed",
+		"sb":    "input in changed",
+		"total": "input in changed",
+	}
+	for k, v := range want {
+		if r[k] != v {
+			t.Errorf("%s: %q, want %q", k, r[k], v)
+		}
+	}
+	old := stagetest.SourceVersion
+	stagetest.SourceVersion = "2"
+	defer func() { stagetest.SourceVersion = old }()
+	if r := reasons(); r["a"] != "code version changed: 1 → 2" || r["sa"] != "input in changed" {
+		t.Errorf("after version bump: %v", r)
+	}
+	stagetest.SourceVersion = old
+	p, store := plan(t, f)
+	if _, err := store.Remove(p.Node("b").Key); err != nil {
+		t.Fatal(err)
+	}
+	if r := reasons(); r["b"] != "cache entry missing" || r["a"] != "cached" || r["sb"] != "cached" {
+		t.Errorf("after removing b: %v", r)
+	}
+}
+
+func TestCancelLeavesNoEntry(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", `
+stages:
+  slow: {kind: test-source, params: {bytes: 100000000, delay_ms: 20}}
+  next: {kind: test-sum, inputs: {in: slow}}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	got, err := states(t, ctx, f, RunOptions{})
+	if err == nil || got["slow"] != "failed" || got["next"] != "skipped" {
+		t.Fatalf("states %v, err %v", got, err)
+	}
+	p, store := plan(t, f)
+	if _, err := store.Lookup(p.Node("slow").Key); err == nil {
+		t.Error("cancelled stage left an entry")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(store.Root(), "tmp")); len(ents) != 0 {
+		t.Errorf("cancelled stage left %d temporary folders", len(ents))
+	}
+}
+
+func TestResultsLinksAndLockFile(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	mustRun(t, f)
+	p, store := plan(t, f)
+	lock, err := ReadLockFile(p.Exp.LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range p.Nodes {
+		ls := lock.Stages[n.Stage.Name]
+		if ls == nil || ls.Key != n.Key {
+			t.Fatalf("lock file entry of %s: %+v", n.Stage.Name, ls)
+		}
+		e, err := store.Verify(n.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls.Outputs) != len(e.Manifest.Files) || ls.Outputs[0].SHA256 != e.Manifest.Files[0].SHA256 {
+			t.Errorf("lock outputs of %s: %+v vs %+v", n.Stage.Name, ls.Outputs, e.Manifest.Files)
+		}
+		for _, fi := range e.Manifest.Files {
+			link := filepath.Join(p.Exp.ResultsDir, n.Stage.Name, fi.Name)
+			want, _ := os.ReadFile(filepath.Join(e.Dir, fi.Name))
+			got, err := os.ReadFile(link)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("results link %s: %v", link, err)
+			}
+		}
+	}
+	// A file the user put into the results folder survives reruns.
+	mine := write(t, p.Exp.ResultsDir, "total/notes.txt", "mine")
+	write(t, dir, "exp.yaml", strings.Replace(chain, "{value: 2}", "{value: 7}", 1))
+	mustRun(t, f)
+	if b, err := os.ReadFile(mine); err != nil || string(b) != "mine" {
+		t.Errorf("user file in results lost: %v", err)
+	}
+}
