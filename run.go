@@ -1,0 +1,471 @@
+// Command selectivity runs declarative experiments on the selectivity of
+// units and kernels in deep networks: an experiment file (YAML) names
+// stages — stimuli, model, extract, aggregate, metric, lesion, correlate,
+// decode, report — and the inputs each reads; the runner executes them in
+// dependency order, caches every stage's outputs as Arrow files under a
+// content hash, and reruns only what changed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/term"
+
+	"selectivity/cache"
+	"selectivity/pipeline"
+	"selectivity/pipeline/digest"
+	"selectivity/pipeline/progress"
+	"selectivity/stages"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // a stage failed; for status: something would run
+	exitBadFile = 2 // bad experiment file, flags or cache
+	exitSignal  = 130
+)
+
+const usage = `selectivity — which units of a network are face-selective, and does the metric matter?
+
+Usage:
+  go run . run EXPERIMENT.yaml [-j N] [--set k=v]... [--force STAGE|all] [--dry-run]
+  go run . status EXPERIMENT.yaml [--json] [--verify]
+  go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
+  go run . gc EXPERIMENT.yaml... [--dry-run]
+  go run . kinds [KIND]
+
+Each command takes --help. Experiment files are described in README.md.
+`
+
+func main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs one command and returns the exit status.
+func cli(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitBadFile
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) int{
+		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return exitBadFile
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+// setFlags collects repeated --set k=v.
+type setFlags []string
+
+func (s *setFlags) String() string     { return strings.Join(*s, ",") }
+func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+// parse parses flags that may come before or after the positional
+// arguments, returning the positional ones. On --help or a bad flag it
+// returns the exit status to end with.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, int, bool) {
+	fs.SetOutput(stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, exitOK, false
+		}
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, exitBadFile, false
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, exitOK, true
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlagSet(name, synopsis, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run . %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nExamples:\n%s", examples)
+	}
+	return fs
+}
+
+// loaded is an experiment with its plan and cache.
+type loaded struct {
+	exp    *pipeline.Experiment
+	plan   *pipeline.Plan
+	store  *cache.Store
+	hasher *digest.Hasher
+}
+
+// load reads, validates and plans one experiment file; it writes nothing.
+func load(file string, sets []string, cacheDir string) (*loaded, error) {
+	if cacheDir == "" {
+		cacheDir = os.Getenv("SELECTIVITY_CACHE")
+	}
+	exp, err := pipeline.Load(file, pipeline.LoadOptions{Set: sets, CacheDir: cacheDir})
+	if err != nil {
+		return nil, err
+	}
+	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	plan, err := pipeline.NewPlan(exp, h)
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{exp: exp, plan: plan, store: cache.Open(exp.CacheDir), hasher: h}, nil
+}
+
+// report prints an error, one problem a line.
+func report(stderr io.Writer, err error) {
+	var me *multierror.Error
+	if errors.As(err, &me) && len(me.Errors) > 0 {
+		fmt.Fprintf(stderr, "%d problem(s):\n", len(me.Errors))
+		for _, e := range me.Errors {
+			fmt.Fprintf(stderr, "  %s\n", strings.ReplaceAll(e.Error(), "\n", "\n    "))
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "error: %v\n", err)
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "run EXPERIMENT.yaml [-j N] [--set k=v]... [--force STAGE|all] [--dry-run]", `  go run . run configs/quickstart.yaml
+  go run . run configs/quickstart.yaml -j 1 --set params.seed=3
+  go run . run configs/quickstart.yaml --force metric      # every expansion of stage metric
+  go run . run configs/quickstart.yaml --dry-run           # say what would run
+`)
+	jobs := fs.Int("j", runtime.NumCPU(), "stages to run at once")
+	var sets, force setFlags
+	fs.Var(&sets, "set", "override a parameter: params.NAME=VALUE or stages.STAGE.params.NAME=VALUE (repeatable)")
+	fs.Var(&force, "force", "recompute STAGE (full or base name) even if cached, or all (repeatable)")
+	dry := fs.Bool("dry-run", false, "decide every stage, run nothing, write nothing")
+	cacheDir := fs.String("cache", "", "cache folder (default: the file's cache:, or $SELECTIVITY_CACHE)")
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *jobs < 1 {
+		fs.Usage()
+		return exitBadFile
+	}
+	l, err := load(pos[0], sets, *cacheDir)
+	if err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	isTerm := false
+	if f, ok := stderr.(*os.File); ok {
+		isTerm = term.IsTerminal(int(f.Fd()))
+	}
+	rep := progress.New(stderr, isTerm, 10*time.Second)
+	start := time.Now()
+	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Progress: rep})
+	rep.Close()
+	if out == nil && err != nil { // nothing ran: a bad flag or lock file
+		report(stderr, err)
+		return exitBadFile
+	}
+	if !*dry {
+		if serr := l.hasher.Save(); serr != nil {
+			fmt.Fprintf(stderr, "warning: file digest memo not saved: %v\n", serr)
+		}
+	}
+	counts := map[string]int{}
+	for _, o := range out {
+		counts[o.State]++
+	}
+	var parts []string
+	for _, s := range []string{"ran", "cached", "would run", "failed", "skipped"} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(stderr, "%d stages: %s in %.2fs\n", len(out), strings.Join(parts, ", "), time.Since(start).Seconds())
+	if err != nil {
+		report(stderr, err)
+		if ctx.Err() != nil {
+			return exitSignal
+		}
+		return exitFailed
+	}
+	if !*dry {
+		fmt.Fprintf(stderr, "results: %s\nlock file: %s\n", relToWD(l.exp.ResultsDir), relToWD(l.exp.LockFile))
+	}
+	return exitOK
+}
+
+func relToWD(p string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, p); err == nil && filepath.IsLocal(r) {
+			return r
+		}
+	}
+	return p
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", "status EXPERIMENT.yaml [--json] [--verify] [--set k=v]...", `  go run . status configs/quickstart.yaml
+  go run . status configs/quickstart.yaml --set params.seed=3   # what would a sweep point rerun?
+  go run . status configs/quickstart.yaml --verify --json      # re-hash every cached file
+
+Exit status: 0 all cached, 1 something would run, 2 bad file. status writes nothing.
+`)
+	asJSON := fs.Bool("json", false, "print JSON")
+	verify := fs.Bool("verify", false, "re-hash every cached file instead of the cheap check")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a parameter, as for run (repeatable)")
+	cacheDir := fs.String("cache", "", "cache folder")
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitBadFile
+	}
+	l, err := load(pos[0], sets, *cacheDir)
+	if err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	ds, err := pipeline.Status(l.plan, l.store, *verify)
+	if err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	code = exitOK
+	for _, d := range ds {
+		if !d.Cached {
+			code = exitFailed
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Experiment string              `json:"experiment"`
+			Stages     []pipeline.Decision `json:"stages"`
+		}{l.exp.Name, ds})
+		return code
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, d := range ds {
+		state := "cached"
+		if !d.Cached {
+			state = "will run"
+		}
+		reason := ""
+		if !d.Cached {
+			reason = d.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Stage, state, d.Key[:12], reason)
+	}
+	tw.Flush()
+	return code
+}
+
+func cmdDag(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("dag", "dag EXPERIMENT.yaml [--format text|dot|mermaid]", `  go run . dag configs/quickstart.yaml
+  go run . dag configs/quickstart.yaml --format dot | dot -Tpng > dag.png
+  go run . dag configs/quickstart.yaml --format mermaid >> notes.md
+`)
+	format := fs.String("format", "text", "text, dot or mermaid")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a parameter, as for run (repeatable)")
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitBadFile
+	}
+	exp, err := pipeline.Load(pos[0], pipeline.LoadOptions{Set: sets})
+	if err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	if err := pipeline.Render(stdout, exp, *format); err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	return exitOK
+}
+
+func cmdGC(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("gc", "gc EXPERIMENT.yaml... [--dry-run]", `  go run . gc configs/quickstart.yaml configs/study.yaml
+  go run . gc configs/*.yaml --dry-run
+
+Removes every cache entry that none of the named experiments uses (as they
+are now, with their default parameters), and debris of interrupted runs.
+Entries kept alive by other experiments sharing the cache must be named too.
+`)
+	dry := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
+	cacheDir := fs.String("cache", "", "cache folder")
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return exitBadFile
+	}
+	keep := map[string]map[string]bool{} // cache root → keys in use
+	var roots []string
+	for _, file := range pos {
+		l, err := load(file, nil, *cacheDir)
+		if err != nil {
+			report(stderr, err)
+			return exitBadFile
+		}
+		root := l.store.Root()
+		if keep[root] == nil {
+			keep[root] = map[string]bool{}
+			roots = append(roots, root)
+		}
+		for _, k := range l.plan.Keys() {
+			keep[root][k] = true
+		}
+	}
+	sort.Strings(roots)
+	var total int64
+	removed := 0
+	for _, root := range roots {
+		store := cache.Open(root)
+		keys, err := store.Keys()
+		if err != nil {
+			report(stderr, err)
+			return exitBadFile
+		}
+		for _, k := range keys {
+			if keep[root][k] {
+				continue
+			}
+			if *dry {
+				n, err := store.EntrySize(k)
+				if err != nil {
+					report(stderr, err)
+					return exitFailed
+				}
+				total += n
+				removed++
+				fmt.Fprintf(stdout, "would remove %s (%s)\n", k[:12], bytesHuman(n))
+				continue
+			}
+			n, err := store.Remove(k)
+			if err != nil {
+				report(stderr, err)
+				return exitFailed
+			}
+			total += n
+			removed++
+		}
+		if !*dry {
+			n, err := store.CleanTemp()
+			if err != nil {
+				report(stderr, err)
+				return exitFailed
+			}
+			total += n
+		}
+	}
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
+	fmt.Fprintf(stdout, "%s %d entries, %s\n", verb, removed, bytesHuman(total))
+	return exitOK
+}
+
+func bytesHuman(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func cmdKinds(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("kinds", "kinds [KIND]", `  go run . kinds           # every stage kind
+  go run . kinds metric    # its inputs and parameters with defaults
+`)
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, name := range stages.Names() {
+			k, _ := stages.Lookup(name)
+			fmt.Fprintf(tw, "%s\t%s\n", name, k.Doc())
+		}
+		tw.Flush()
+		return exitOK
+	}
+	for _, name := range pos {
+		k, ok := stages.Lookup(name)
+		if !ok {
+			fmt.Fprintf(stderr, "unknown kind %q; known: %s\n", name, strings.Join(stages.Names(), ", "))
+			return exitBadFile
+		}
+		fmt.Fprintf(stdout, "%s (version %s): %s\n", k.Name(), k.Version(), k.Doc())
+		if len(k.Inputs()) > 0 {
+			fmt.Fprintln(stdout, "inputs:")
+			for _, s := range k.Inputs() {
+				req := "optional"
+				if s.Required {
+					req = "required"
+				}
+				if s.Many {
+					req += ", any number"
+				}
+				fmt.Fprintf(stdout, "  %s (%s): %s\n", s.Name, req, s.Doc)
+			}
+		}
+		fmt.Fprintln(stdout, "params (defaults):")
+		b, _ := pipeline.DescribeParams(k.NewParams())
+		fmt.Fprint(stdout, b)
+	}
+	return exitOK
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"selectivity/cache"
+	"selectivity/stages/stagetest"
+)
+
+// TestMain lets tests run the CLI in a child process: the test binary
+// re-executed with SELECTIVITY_TEST_MAIN=1 behaves as the program, with the
+// test stage kinds registered.
+func TestMain(m *testing.M) {
+	stagetest.Register()
+	if os.Getenv("SELECTIVITY_TEST_MAIN") == "1" {
+		os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// child returns the program as a subprocess.
+func child(t *testing.T, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "SELECTIVITY_TEST_MAIN=1")
+	return cmd
+}
+
+// cliRun runs the CLI in-process and returns exit code, stdout, stderr.
+func cliRun(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := cli(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const exp = `
+name: demo
+params:
+  value: 2
+stages:
+  a:
+    kind: test-source
+    params: {value: "${params.value}"}
+  sweep:
+    kind: test-source
+    matrix: {n: [1, 2], mode: [plain, doubled]}
+    params: {n: "${matrix.n}", mode: "${matrix.mode}"}
+  total:
+    kind: test-sum
+    inputs: {in: [a, sweep]}
+`
+
+func TestRunTwiceIsAllCached(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "demo.yaml", exp)
+	if code, _, stderr := cliRun("run", f, "-j", "2"); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	start := time.Now()
+	code, _, stderr := cliRun("run", f)
+	took := time.Since(start)
+	if code != 0 || len(regexp.MustCompile(`(?m)^cached `).FindAllString(stderr, -1)) != 6 || strings.Contains(stderr, "ran ") {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	t.Logf("second run, all cached: %v", took)
+	b, err := os.ReadFile(filepath.Join(dir, "results", "demo", "total", "values.txt"))
+	// a: 3×2; sweep: n∈{1,2} × value 1 or 2 → 1+2+2+4.
+	if err != nil || !strings.HasPrefix(string(b), "15\n") {
+		t.Errorf("total = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "demo.lock")); err != nil {
+		t.Errorf("no lock file: %v", err)
+	}
+}
+
+func TestStatusExitCodesAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "demo.yaml", exp)
+	code, stdout, _ := cliRun("status", f)
+	if code != 1 || strings.Count(stdout, "never run") != 6 {
+		t.Errorf("status before run: exit %d\n%s", code, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".cache")); !os.IsNotExist(err) {
+		t.Errorf("status wrote the cache folder: %v", err)
+	}
+	cliRun("run", f)
+	if code, stdout, _ := cliRun("status", f); code != 0 {
+		t.Errorf("status after run: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = cliRun("status", f, "--json", "--set", "params.value=5")
+	var st struct {
+		Stages []struct {
+			Stage  string
+			Cached bool
+			Reason string
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || code != 1 || len(st.Stages) != 6 {
+		t.Fatalf("status --json: exit %d, %v\n%s", code, err, stdout)
+	}
+	for _, s := range st.Stages {
+		if s.Stage == "a" && s.Reason != "params changed: a.value 2 → 5" {
+			t.Errorf("reason for a: %q", s.Reason)
+		}
+	}
+	if code, _, stderr := cliRun("status", write(t, dir, "bad.yaml", "stages: {x: {kind: nope}}\n")); code != 2 || !strings.Contains(stderr, "bad.yaml:1:") {
+		t.Errorf("status of a bad file: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestBadFileReportsEveryProblemAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "bad.yaml", `stages:
+  a:
+    kind: test-source
+    params: {value: abc, n: 0}
+  b:
+    kind: no-such-kind
+  c:
+    kind: test-sum
+    inputs: {in: missing}
+  d:
+    kind: test-sum
+    inputs: {in: e}
+  e:
+    kind: test-sum
+    inputs: {in: d}
+`)
+	code, _, stderr := cliRun("run", f)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, stderr)
+	}
+	for _, line := range []string{"bad.yaml:4:", "bad.yaml:6:", "bad.yaml:9:", "cycle"} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("missing %q in\n%s", line, stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("a bad file wrote into its folder: %v", ents)
+	}
+}
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// blobBytes is how much of blob.bin the running transactions have written.
+func blobBytes(cacheDir string) int64 {
+	var n int64
+	paths, _ := filepath.Glob(filepath.Join(cacheDir, "tmp", "*", "*", "blob.bin"))
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+func TestSIGKILLMidWriteLeavesNoEntry(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "kill.yaml", `
+stages:
+  slow: {kind: test-source, params: {bytes: 50000000, delay_ms: 30}}
+`)
+	cmd := child(t, "run", f)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(dir, ".cache")
+	waitFor(t, "the child to be half-way through its file", func() bool { return blobBytes(cacheDir) >= 5<<20 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	store := cache.Open(cacheDir)
+	keys, err := store.Keys()
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("killed run left entries %v (%v)", keys, err)
+	}
+	if code, _, _ := cliRun("status", f); code != 1 {
+		t.Errorf("status after the kill: exit %d, want 1", code)
+	}
+	// The rerun recovers: it computes a complete entry.
+	write(t, dir, "kill.yaml", `
+stages:
+  slow: {kind: test-source, params: {bytes: 50000000}}
+`)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	keys, _ = store.Keys()
+	if len(keys) != 1 {
+		t.Fatalf("entries after rerun: %v", keys)
+	}
+	e, err := store.Verify(keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range e.Manifest.Files {
+		if fi.Name == "blob.bin" && fi.Size != 50000000 {
+			t.Errorf("blob.bin has %d bytes", fi.Size)
+		}
+	}
+	if code, stdout, _ := cliRun("gc", f); code != 0 || !strings.Contains(stdout, "removed 0 entries") {
+		t.Errorf("gc: exit %d: %s", code, stdout)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cacheDir, "tmp")); len(ents) != 0 {
+		t.Errorf("gc left %d temporary folders of the killed run", len(ents))
+	}
+}
+
+func TestTwoProcessesComputeEachKeyOnce(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs.log")
+	f := write(t, dir, "two.yaml", `
+cache: shared-cache
+stages:
+  slow: {kind: test-source, params: {bytes: 8000000, delay_ms: 40}}
+  other: {kind: test-source, params: {value: 9, bytes: 4000000, delay_ms: 40}}
+  total: {kind: test-sum, inputs: {in: [slow, other]}}
+`)
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range 2 {
+		cmd := child(t, "run", f, "-j", "2")
+		cmd.Env = append(cmd.Env, "SELECTIVITY_TEST_LOG="+log)
+		var b bytes.Buffer
+		cmd.Stderr = &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		outs = append(outs, &b)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	for stage, n := range stagetest.Runs(log) {
+		if n != 1 {
+			t.Errorf("stage %s computed %d times", stage, n)
+		}
+	}
+	if runs := stagetest.Runs(log); len(runs) != 3 {
+		t.Errorf("executions: %v", runs)
+	}
+	if code, stdout, _ := cliRun("status", f); code != 0 {
+		t.Errorf("status: %s", stdout)
+	}
+}
+
+func TestDagFormats(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "demo.yaml", exp)
+	for format, want := range map[string]*regexp.Regexp{
+		"text":    regexp.MustCompile(`total \(test-sum\)\n  in ← a, sweep@1-plain, sweep@1-doubled, sweep@2-plain, sweep@2-doubled`),
+		"dot":     regexp.MustCompile(`"sweep@2-doubled" -> "total" \[label="in"\]`),
+		"mermaid": regexp.MustCompile(`s\d+ -->\|in\| s5`),
+	} {
+		code, stdout, stderr := cliRun("dag", f, "--format", format)
+		if code != 0 || !want.MatchString(stdout) {
+			t.Errorf("dag --format %s: exit %d\n%s%s", format, code, stdout, stderr)
+		}
+	}
+}
+
+func TestGCKeepsWhatNamedExperimentsUse(t *testing.T) {
+	dir := t.TempDir()
+	one := write(t, dir, "one.yaml", "stages:\n  a: {kind: test-source}\n")
+	two := write(t, dir, "two.yaml", "stages:\n  a: {kind: test-source}\n  b: {kind: test-source, params: {bytes: 3000000}}\n")
+	cliRun("run", one)
+	cliRun("run", two)
+	code, stdout, _ := cliRun("gc", one, "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "would remove 1 entries, 2.9 MiB") {
+		t.Errorf("gc --dry-run: %s", stdout)
+	}
+	if code, _, _ := cliRun("status", two); code != 0 {
+		t.Error("gc --dry-run removed something")
+	}
+	if code, stdout, _ := cliRun("gc", one); code != 0 || !strings.Contains(stdout, "removed 1 entries, 2.9 MiB") {
+		t.Errorf("gc: %s", stdout)
+	}
+	if code, _, _ := cliRun("status", one); code != 0 {
+		t.Error("gc removed an entry the named experiment uses")
+	}
+	if code, stdout, _ := cliRun("status", two); code != 1 || !strings.Contains(stdout, "cache entry missing") {
+		t.Errorf("status of two after gc: %s", stdout)
+	}
+}
+
+func TestHelpAndBadFlags(t *testing.T) {
+	for _, cmd := range []string{"run", "status", "dag", "gc", "kinds"} {
+		code, stdout, _ := cliRun(cmd, "--help")
+		if !strings.Contains(stdout, "Examples:") || code != 0 {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, stdout)
+		}
+	}
+	if code, _, _ := cliRun("run", "x.yaml", "-j", "0"); code != 2 {
+		t.Errorf("-j 0: exit %d", code)
+	}
+	if code, _, _ := cliRun("frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if code, _, stderr := cliRun("run", "/no/such/file.yaml"); code != 2 || !strings.Contains(stderr, "/no/such/file.yaml") {
+		t.Errorf("missing file: exit %d %s", code, stderr)
+	}
+}
