@@ -82,8 +82,11 @@ func (lf *LockFile) Write(path string) error {
 
 // lockStage builds the record of a node whose entry is e.
 func lockStage(n *Node, e *cache.Entry) *LockStage {
+	dec := json.NewDecoder(bytes.NewReader(n.Params.JSON))
+	dec.UseNumber()
 	var params map[string]any
-	_ = json.Unmarshal(n.Params.JSON, &params)
+	_ = dec.Decode(&params)
+	numbersToGo(params)
 	outs := make([]LockOutput, len(e.Manifest.Files))
 	for i, f := range e.Manifest.Files {
 		outs[i] = LockOutput{Name: f.Name, Size: f.Size, SHA256: f.SHA256}
@@ -97,6 +100,28 @@ func lockStage(n *Node, e *cache.Entry) *LockStage {
 		Inputs:  n.Inputs,
 		Outputs: outs,
 	}
+}
+
+// numbersToGo replaces json.Numbers in v (maps and slices, in place) by
+// int64 or float64, so the lock file shows 30000000, not 3e+07.
+func numbersToGo(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbersToGo(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbersToGo(e)
+		}
+	}
+	return v
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
