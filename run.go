@@ -189,6 +189,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { // after the first Ctrl-C, a second one ends the process at once
+		<-ctx.Done()
+		stop()
+	}()
 	isTerm := false
 	if f, ok := stderr.(*os.File); ok {
 		isTerm = term.IsTerminal(int(f.Fd()))

@@ -236,6 +236,40 @@ stages:
 	}
 }
 
+func TestInterruptCancelsAndLeavesNoEntry(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "int.yaml", `
+stages:
+  slow: {kind: test-source, params: {bytes: 50000000, delay_ms: 30}}
+  quick: {kind: test-source}
+`)
+	cmd := child(t, "run", f, "-j", "2")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(dir, ".cache")
+	waitFor(t, "the child to be writing", func() bool { return blobBytes(cacheDir) >= 2<<20 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("no word of the interruption:\n%s", stderr.String())
+	}
+	keys, _ := cache.Open(cacheDir).Keys()
+	if len(keys) != 1 { // quick finished; slow left nothing
+		t.Errorf("entries after Ctrl-C: %v", keys)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cacheDir, "tmp")); len(ents) != 0 {
+		t.Errorf("Ctrl-C left %d temporary folders", len(ents))
+	}
+}
+
 func TestTwoProcessesComputeEachKeyOnce(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "runs.log")
