@@ -31,6 +31,7 @@ import (
 	"selectivity/pipeline/digest"
 	"selectivity/pipeline/progress"
 	"selectivity/stages"
+	"selectivity/stages/stimuli"
 )
 
 // Exit statuses.
@@ -49,6 +50,7 @@ Usage:
   go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
   go run . gc EXPERIMENT.yaml... [--dry-run]
   go run . kinds [KIND]
+  go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
 
 Each command takes --help. Experiment files are described in README.md.
 `
@@ -65,6 +67,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
+		"stimuli": cmdStimuli,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -471,5 +474,62 @@ func cmdKinds(args []string, stdout, stderr io.Writer) int {
 		b, _ := pipeline.DescribeParams(k.NewParams())
 		fmt.Fprint(stdout, b)
 	}
+	return exitOK
+}
+
+func cmdStimuli(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("stimuli export", "stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed] [--set k=v]...", `  go run . stimuli export configs/quickstart.yaml --out /tmp/stimuli
+  go run . stimuli export configs/quickstart.yaml --out /tmp/seen --preprocessed   # as the network sees them
+
+Writes the stimuli of a stimuli stage as PNG folders (<category>/<category>-<n>.png,
+or <identity>/<n>.png for identity sets) so that people can look at them.
+`)
+	out := fs.String("out", "", "folder to write (must not exist or be empty)")
+	stage := fs.String("stage", "", "the stimuli stage (default: the experiment's only one)")
+	pre := fs.Bool("preprocessed", false, "write the resized, cropped images the network sees")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a parameter, as for run (repeatable)")
+	if len(args) == 0 || args[0] != "export" {
+		fmt.Fprintln(stderr, "want: stimuli export EXPERIMENT.yaml --out DIR")
+		return exitBadFile
+	}
+	pos, code, ok := parse(fs, args[1:], stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *out == "" {
+		fs.Usage()
+		return exitBadFile
+	}
+	exp, err := pipeline.Load(pos[0], pipeline.LoadOptions{Set: sets})
+	if err != nil {
+		report(stderr, err)
+		return exitBadFile
+	}
+	var found []*pipeline.Stage
+	for _, st := range exp.Stages {
+		if st.Kind.Name() == "stimuli" && (*stage == "" || st.Name == *stage) {
+			found = append(found, st)
+		}
+	}
+	if len(found) != 1 {
+		fmt.Fprintf(stderr, "%s: %d stimuli stages match; name one with --stage\n", pos[0], len(found))
+		return exitBadFile
+	}
+	if ents, err := os.ReadDir(*out); err == nil && len(ents) > 0 {
+		fmt.Fprintf(stderr, "--out %s: folder is not empty; nothing written\n", *out)
+		return exitBadFile
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := stimuli.Export(ctx, found[0].Params.(*stimuli.Params), *out, stimuli.ExportOptions{
+		Preprocessed: *pre,
+		Logf:         func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
+	})
+	if err != nil {
+		report(stderr, err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "wrote %d images to %s\n", n, *out)
 	return exitOK
 }

@@ -23,14 +23,16 @@ func DescribeParams(params any) (string, error) {
 		if name == "" {
 			continue
 		}
-		val, err := yaml.Marshal(v.Field(i).Interface())
+		var node yaml.Node
+		if err := node.Encode(v.Field(i).Interface()); err != nil {
+			return "", err
+		}
+		flow(&node)
+		val, err := yaml.Marshal(&node)
 		if err != nil {
 			return "", err
 		}
 		line := fmt.Sprintf("  %s: %s", name, strings.TrimSpace(string(val)))
-		if strings.Contains(line, "\n") {
-			line = fmt.Sprintf("  %s: # see README", name)
-		}
 		var notes []string
 		if d := f.Tag.Get("doc"); d != "" {
 			notes = append(notes, d)
@@ -49,4 +51,12 @@ func DescribeParams(params any) (string, error) {
 		b.WriteString(line + "\n")
 	}
 	return b.String(), nil
+}
+
+// flow sets n and everything below it to YAML's one-line flow style.
+func flow(n *yaml.Node) {
+	n.Style |= yaml.FlowStyle
+	for _, c := range n.Content {
+		flow(c)
+	}
 }
