@@ -31,6 +31,8 @@ import (
 	"selectivity/pipeline/digest"
 	"selectivity/pipeline/progress"
 	"selectivity/stages"
+	_ "selectivity/stages/extract"
+	_ "selectivity/stages/model"
 	"selectivity/stages/stimuli"
 )
 

@@ -1,0 +1,272 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/stages"
+	"selectivity/stages/model"
+	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/stimuli"
+)
+
+const parityTol = 1e-4
+
+// TestParityWithPyTorch runs model (a PyTorch checkpoint, each wrapping)
+// and extract through the pipeline and compares every tap and the logits
+// with PyTorch's activations for the same 8-bit images.
+func TestParityWithPyTorch(t *testing.T) {
+	for _, arch := range []string{"vgg16", "vgg16_bn", "alexnet"} {
+		t.Run(arch, func(t *testing.T) {
+			ref, err := checkpoint.Load(abs(t, arch+".ref.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var layers []string
+			for name := range ref.Params {
+				if tap, ok := strings.CutPrefix(name, "tap/"); ok && tap != "logits" {
+					layers = append(layers, tap)
+				}
+			}
+			slices.Sort(layers)
+			dirs, err := runExperiment(t, fmt.Sprintf(`
+stages:
+  stim:
+    kind: extract-test-pixels
+    params: {ref: %q}
+  net:
+    kind: model
+    params: {arch: %s, init: checkpoint, weights: %q, widths: any}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: [%s], logits: true, batch: 2}
+`, abs(t, arch+".ref.safetensors"), arch, abs(t, ref.Meta["checkpoint"].(string)), strings.Join(layers, ", ")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tap := range append(layers, "logits") {
+				want := ref.Params["tap/"+tap]
+				got, cols, meta := readMatrix(t, filepath.Join(dirs["acts"], LayerFile(tap)))
+				shape, err := arrowfile.ParseInts(meta["shape"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantShape := want.Shape[1:]
+				if len(wantShape) == 1 {
+					wantShape = append(wantShape, 1, 1)
+				}
+				if !slices.Equal(shape, wantShape) || len(got) != len(want.Data) || cols != len(want.Data)/want.Shape[0] {
+					t.Errorf("%s: shape %v (%d values), PyTorch %v", tap, shape, len(got), want.Shape)
+					continue
+				}
+				level := LevelUnit
+				if tap == "logits" {
+					level = LevelLogits
+				}
+				if meta["layer"] != tap || meta["level"] != level || meta["arch"] != arch {
+					t.Errorf("%s: metadata %v", tap, meta)
+				}
+				e := relErr(got, want.Data)
+				t.Logf("%-7s %v rel. error %.2e", tap, want.Shape, e)
+				if !(e <= parityTol) {
+					t.Errorf("%s: relative error %.3g > %g", tap, e, parityTol)
+				}
+			}
+		})
+	}
+}
+
+// TestEndToEnd runs synthetic stimuli → a random VGG-16 → extract with
+// batches of 1 and 7, and compares the files with each other and with a
+// direct forward pass over the same tensors.
+func TestEndToEnd(t *testing.T) {
+	dirs, err := runExperiment(t, `
+stages:
+  stim:
+    kind: stimuli
+    params: {per_category: 2, crop: 32, resize: 36, image_size: 48}
+  net:
+    kind: model
+  one:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {batch: 1, logits: true}
+  seven:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {batch: 7, logits: true}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dirs["net"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.ArchName() != "vgg16" || m.Classes() != 1000 || m.Meta["init"] != "random" || m.Meta["seed"] != "1" {
+		t.Errorf("model metadata %v", m.Meta)
+	}
+	px, err := stimuli.OpenPixels(filepath.Join(dirs["stim"], PixelsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	n := px.Len()
+	if n != 20 {
+		t.Errorf("%d images, want 20", n)
+	}
+	taps := append(slices.Clone(DefaultLayers), "logits")
+	direct := map[string][]float32{}
+	shapes := map[string][]int{}
+	err = px.Batches(n, func(_, nb int, x []float32) error {
+		return m.Forward(context.Background(), x, nb, 32, 32, taps, func(tap string, data []float32, c, h, w int) error {
+			direct[tap] = slices.Clone(data)
+			shapes[tap] = []int{c, h, w}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"conv2": {64, 32, 32}, "conv4": {128, 16, 16}, "conv7": {256, 8, 8}, "conv10": {512, 4, 4}, "conv13": {512, 2, 2}, "logits": {1000, 1, 1}}
+	for _, tap := range taps {
+		one, cols, meta := readMatrix(t, filepath.Join(dirs["one"], LayerFile(tap)))
+		seven, _, meta7 := readMatrix(t, filepath.Join(dirs["seven"], LayerFile(tap)))
+		if meta["shape"] != arrowfile.FormatInts(want[tap]...) || cols*n != len(one) || meta["arch"] != "vgg16" || meta["input"] != "3,32,32" {
+			t.Errorf("%s: metadata %v, %d columns, %d values", tap, meta, cols, len(one))
+		}
+		if fmt.Sprint(meta) != fmt.Sprint(meta7) {
+			t.Errorf("%s: batch 1 metadata %v, batch 7 %v", tap, meta, meta7)
+		}
+		if !slices.Equal(one, seven) {
+			t.Errorf("%s: batch 1 and batch 7 differ (rel. %.2g)", tap, relErr(seven, one))
+		}
+		if !slices.Equal(one, direct[tap]) {
+			t.Errorf("%s: extract differs from a direct forward pass (rel. %.2g)", tap, relErr(one, direct[tap]))
+		}
+		nonzero := slices.ContainsFunc(one, func(v float32) bool { return v != 0 })
+		if !nonzero {
+			t.Errorf("%s: all zero", tap)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(dirs["stim"], ImagesFile))
+	b, _ := os.ReadFile(filepath.Join(dirs["one"], ImagesFile))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("images.arrow not copied (%d vs %d bytes)", len(a), len(b))
+	}
+	// One record batch per forward batch: streamed, not gathered.
+	for d, want := range map[string]int{"one": 20, "seven": 3} {
+		r, err := arrowfile.Open(filepath.Join(dirs[d], LayerFile("conv2")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.NumRecords() != want {
+			t.Errorf("%s: %d record batches, want %d", d, r.NumRecords(), want)
+		}
+		r.Close()
+	}
+	for _, d := range []string{"one", "seven"} {
+		ents, _ := os.ReadDir(dirs[d])
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		wantNames := []string{"conv10.arrow", "conv13.arrow", "conv2.arrow", "conv4.arrow", "conv7.arrow", "images.arrow", "logits.arrow", "manifest.json"}
+		if !slices.Equal(names, wantNames) {
+			t.Errorf("%s: files %v, want %v", d, names, wantNames)
+		}
+	}
+}
+
+// TestBadLayers: names no architecture has fail at load time, names the
+// network lacks at run time, each listing the valid taps.
+func TestBadLayers(t *testing.T) {
+	_, err := runExperiment(t, `
+stages:
+  stim: {kind: extract-test-pixels}
+  net: {kind: model}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: [conv2, conv14, logits, conv2]}
+`)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`unknown layer "conv14"`, "vgg16: conv1, conv2", "conv13, fc6, fc7", "alexnet: conv1", "set logits: true", "conv2 listed twice"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	_, err = runExperiment(t, fmt.Sprintf(`
+stages:
+  stim: {kind: extract-test-pixels, params: {size: 80}}
+  net:
+    kind: model
+    params: {arch: alexnet, init: checkpoint, weights: %q, widths: any}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: [conv2, conv7, conv9]}
+`, abs(t, "alexnet.pt")))
+	want := `extract: layers: "conv7", "conv9" are not layers of alexnet; valid: conv1, conv2, conv3, conv4, conv5, fc6, fc7`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	t.Log(err)
+}
+
+// TestCancel stops a direct Run between batches.
+func TestCancel(t *testing.T) {
+	dirs, err := runExperiment(t, fmt.Sprintf(`
+stages:
+  stim: {kind: extract-test-pixels, params: {size: 80, n: 9}}
+  net:
+    kind: model
+    params: {arch: alexnet, init: checkpoint, weights: %q, widths: any}
+`, abs(t, "alexnet.pt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := 0
+	job := &stages.Job{
+		Stage:  "acts",
+		Params: &Params{Layers: []string{"conv1"}, Batch: 2},
+		Inputs: map[string][]stages.Input{
+			"stimuli": {{Stage: "stim", Dir: dirs["stim"]}},
+			"model":   {{Stage: "net", Dir: dirs["net"]}},
+		},
+		OutDir:   t.TempDir(),
+		Progress: nopProgress{add: func(n int64) { done += int(n); cancel() }},
+		Logf:     t.Logf,
+	}
+	err = Kind{}.Run(ctx, job)
+	if !errors.Is(err, context.Canceled) || done != 2 {
+		t.Errorf("error %v after %d images, want context.Canceled after 2", err, done)
+	}
+	if ents, _ := os.ReadDir(job.OutDir); len(ents) != 0 {
+		t.Errorf("%d files left behind", len(ents))
+	}
+	// Uncancelled, the same job works.
+	job.OutDir = t.TempDir()
+	job.Progress = nopProgress{}
+	if err := (Kind{}).Run(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, meta := readMatrix(t, job.Output("conv1.arrow")); meta["shape"] != "4,19,19" {
+		t.Errorf("conv1 metadata %v", meta)
+	}
+}

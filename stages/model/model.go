@@ -1,0 +1,263 @@
+// Package model is the `model` stage kind: it fixes the weights of a network
+// — a seeded torchvision-style random initialisation (the study's untrained
+// network) or a PyTorch checkpoint given by path — checks them against the
+// architecture and stores them as weights.arrow, which later stages open
+// memory-mapped with Load.
+//
+// # Parameters
+//
+//	arch     vgg16 (default) | vgg16_bn | alexnet
+//	init     random (default) | checkpoint
+//	weights  the checkpoint file (init: checkpoint; required there): .pth,
+//	         .pt, .pth.tar (zip or legacy torch.save; bare state dict or one
+//	         under state_dict / model_state_dict / model; module. prefixes
+//	         removed) or .safetensors. It enters the key by content.
+//	seed     random init: the seed (default 1)
+//	classes  random init: outputs of fc8 (0, the default: 1000); checkpoint:
+//	         read from the weights — 0 accepts whatever they hold, any other
+//	         value must agree with them
+//	widths   checkpoint: standard (default) requires torchvision's exact
+//	         shapes; any accepts other channel widths and hidden sizes that
+//	         are consistent with the architecture's topology
+//
+// # Output
+//
+// weights.arrow — one row per floating-point state-dict entry in torchvision's
+// state-dict order, one record batch per row (so that neither writer nor
+// reader ever holds a second copy of the weights):
+//
+//	name   utf8          state-dict name ("features.0.weight")
+//	shape  list<int32>   the tensor's shape
+//	data   list<float32> its values, row-major
+//
+// Schema metadata: arch, classes, init ("random" or "checkpoint"); random:
+// seed; checkpoint: source (the file's base name), source_sha256,
+// source_format (torch-zip, torch-legacy, safetensors) and source_wrapper
+// (state_dict, model_state_dict, model, or "" for a bare state dict), and
+// epoch when the checkpoint records one.
+package model
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"selectivity/stages"
+	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/model/net"
+)
+
+// WeightsFile is the stage's output.
+const WeightsFile = "weights.arrow"
+
+// DefaultClasses is the number of classes of a random network when the
+// experiment does not say.
+const DefaultClasses = 1000
+
+// Params are the model stage's parameters.
+type Params struct {
+	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet" doc:"architecture in torchvision's layout"`
+	Init    string      `yaml:"init" oneof:"random checkpoint" doc:"random: torchvision's initialisation from seed (the untrained network); checkpoint: weights from a file"`
+	Weights stages.Path `yaml:"weights" doc:"init: checkpoint: the PyTorch (.pth, .pt, .pth.tar) or safetensors file"`
+	Seed    int64       `yaml:"seed" min:"0" doc:"init: random: the seed"`
+	Classes int         `yaml:"classes" min:"0" max:"10000000" doc:"number of outputs; 0: 1000 for random init, the checkpoint's own for checkpoint init (another value must agree with the checkpoint)"`
+	Widths  string      `yaml:"widths" oneof:"standard any" doc:"init: checkpoint: standard requires torchvision's layer widths; any accepts other widths consistent with the architecture"`
+}
+
+// DefaultParams returns the defaults: a random VGG-16 from seed 1 with 1000
+// classes.
+func DefaultParams() *Params {
+	return &Params{Arch: "vgg16", Init: "random", Seed: 1, Widths: "standard"}
+}
+
+// Validate reports the rules the tags cannot express.
+func (p *Params) Validate() []stages.FieldError {
+	var errs []stages.FieldError
+	switch {
+	case p.Init == "checkpoint" && p.Weights == "":
+		errs = append(errs, stages.FieldError{Field: "weights", Msg: "required with init: checkpoint (the checkpoint file)"})
+	case p.Init == "random" && p.Weights != "":
+		errs = append(errs, stages.FieldError{Field: "weights", Msg: "only read with init: checkpoint; set init: checkpoint or remove weights"})
+	}
+	return errs
+}
+
+// Kind is the `model` stage kind.
+type Kind struct{}
+
+func init() { stages.Register(Kind{}) }
+
+func (Kind) Name() string    { return "model" }
+func (Kind) Version() string { return "1" }
+func (Kind) Doc() string {
+	return "a network's weights: torchvision-style random init from a seed, or a PyTorch/safetensors checkpoint, checked against the architecture"
+}
+func (Kind) NewParams() any        { return DefaultParams() }
+func (Kind) Inputs() []stages.Slot { return nil }
+
+// Run builds or loads the weights and writes weights.arrow.
+func (Kind) Run(ctx context.Context, job *stages.Job) error {
+	p, ok := job.Params.(*Params)
+	if !ok {
+		return fmt.Errorf("model: params are %T, not *model.Params", job.Params)
+	}
+	logf := job.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	spec, err := net.Spec(p.Arch)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if p.Init == "random" {
+		classes := p.Classes
+		if classes == 0 {
+			classes = DefaultClasses
+		}
+		params, err := net.RandomInit(p.Arch, classes, uint64(p.Seed))
+		if err != nil {
+			return fmt.Errorf("model: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		meta := map[string]string{
+			"arch": p.Arch, "classes": strconv.Itoa(classes), "init": "random",
+			"seed": strconv.FormatInt(p.Seed, 10),
+		}
+		logf("random %s, seed %d, %d classes", p.Arch, p.Seed, classes)
+		return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), params, meta)
+	}
+
+	path := string(p.Weights)
+	sd, classes, err := loadCheckpoint(p, spec)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum, err := sha256File(path)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	meta := map[string]string{
+		"arch": p.Arch, "classes": strconv.Itoa(classes), "init": "checkpoint",
+		"source": filepath.Base(path), "source_sha256": sum,
+		"source_format": string(sd.Format), "source_wrapper": sd.Wrapper,
+	}
+	if e, ok := sd.Meta["epoch"]; ok {
+		meta["epoch"] = fmt.Sprint(e)
+	}
+	var desc []string
+	if sd.Wrapper != "" {
+		desc = append(desc, "under "+sd.Wrapper)
+	}
+	if e, ok := meta["epoch"]; ok {
+		desc = append(desc, "epoch "+e)
+	}
+	if len(sd.Other) > 0 {
+		desc = append(desc, fmt.Sprintf("%d non-float entries ignored", len(sd.Other)))
+	}
+	logf("%s: %s %s, %d classes (%s)", filepath.Base(path), sd.Format, p.Arch, classes, strings.Join(desc, ", "))
+	return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), toNet(sd.Params), meta)
+}
+
+// loadCheckpoint loads p.Weights and checks it against the architecture:
+// its number of classes against p.Classes, every name and shape against
+// torchvision's (widths: standard), and finally that net.New accepts it.
+func loadCheckpoint(p *Params, spec *net.Arch) (*checkpoint.StateDict, int, error) {
+	path := string(p.Weights)
+	sd, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("model: %w", err)
+	}
+	if len(sd.Params) == 0 {
+		return nil, 0, fmt.Errorf("model: checkpoint %s holds no floating-point tensors (%s format): not a network's weights", path, sd.Format)
+	}
+	classes, from := checkpointClasses(sd, spec)
+	if p.Classes != 0 && classes != 0 && p.Classes != classes {
+		return nil, 0, fmt.Errorf("model: classes: %d set, but checkpoint %s has %d (%s); remove classes or set it to %d", p.Classes, path, classes, from, classes)
+	}
+	if classes == 0 {
+		classes = p.Classes
+		if classes == 0 {
+			classes = DefaultClasses
+		}
+	}
+	if p.Widths == "standard" {
+		if err := sd.Check(spec.Shapes(classes)); err != nil {
+			hint := ""
+			if _, nerr := net.New(p.Arch, toNet(sd.Params)); nerr == nil {
+				hint = fmt.Sprintf("\n(the weights are a consistent %s with other layer widths: set widths: any to use them)", p.Arch)
+			}
+			return nil, 0, fmt.Errorf("model: %s with %d classes: %w%s", p.Arch, classes, err, hint)
+		}
+	}
+	if _, err := net.New(p.Arch, toNet(sd.Params)); err != nil {
+		return nil, 0, fmt.Errorf("model: checkpoint %s: %w", path, err)
+	}
+	return sd, classes, nil
+}
+
+// checkpointClasses reads the number of classes from fc8's weight (or
+// bias); 0 if neither says.
+func checkpointClasses(sd *checkpoint.StateDict, spec *net.Arch) (int, string) {
+	for _, suffix := range []string{".weight", ".bias"} {
+		name := spec.FC[2].Prefix + suffix
+		if t, ok := sd.Params[name]; ok && len(t.Shape) >= 1 && t.Shape[0] >= 1 {
+			return t.Shape[0], fmt.Sprintf("%s %v", name, t.Shape)
+		}
+	}
+	return 0, ""
+}
+
+func toNet(m map[string]checkpoint.Tensor) map[string]net.Tensor {
+	out := make(map[string]net.Tensor, len(m))
+	for k, t := range m {
+		out[k] = net.Tensor(t)
+	}
+	return out
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// numel is the product of shape, false on a negative size or overflow.
+func numel(shape []int) (int, bool) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > math.MaxInt/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
