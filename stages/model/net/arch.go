@@ -1,0 +1,238 @@
+// Package net runs inference of torchvision-layout image classification
+// networks (VGG-16, VGG-16-BN, AlexNet) in pure Go, with gorgonia as the
+// execution framework: each call builds a gorgonia expression graph of the
+// layers it needs and runs it on a tape machine, with gorgonia tensors as
+// values. The classifier is gorgonia's own ops (reshape, matrix product
+// with the weight bound as a lazily transposed view, broadcast bias add,
+// rectify). Convolution, max pooling and adaptive average pooling are
+// gorgonia ops of this package: gorgonia's Conv2d materialises the im2col
+// matrix of the whole batch (925 MB for VGG-16's conv2 at batch 8) and its
+// MaxPool2D is single-threaded and builds a training mask, so convolution
+// here is im2col packing straight into the panels of a blocked SGEMM whose
+// micro-kernel is Go assembly (AVX-512 or AVX2/FMA, chosen at run time;
+// portable Go elsewhere), writing NCHW output with bias and ReLU fused.
+//
+// Parameters use torchvision's state-dict names and shapes, so a checkpoint
+// of torchvision.models.vgg16 (or one trained from it, DataParallel prefix
+// removed) loads as is. Channel widths and the number of classes are read
+// from the weights: Spec gives the standard shapes, New accepts any widths
+// that are consistent with the architecture's topology. Inference mode
+// throughout: Dropout is the identity, BatchNorm uses its running
+// statistics (folded into the convolution).
+//
+// Activations are exposed at "taps": the post-ReLU output of every
+// convolution (conv1…convN), of fc6 and fc7, and the logits. Forward streams
+// the requested taps of a batch to a callback and stops after the last one;
+// ForwardFrom continues from a tap (to lesion a channel and recompute only
+// what follows); Lesioner makes per-channel lesions of the last convolution
+// cheap by working on fc6's input directly.
+//
+// Results agree with PyTorch 1.13 to ~1e-6 relative at every tap
+// (testdata/net/gen.py makes the reference fixtures).
+package net
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// Tensor is a dense float32 tensor in row-major (C) order, as a checkpoint
+// loader produces it (the same layout as checkpoint.Tensor, so one converts
+// to the other with a type conversion).
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Conv describes one convolution layer, its optional BatchNorm and the max
+// pooling that follows its ReLU.
+type Conv struct {
+	// Tap is the layer's tap name ("conv1", …).
+	Tap string
+	// Prefix is the state-dict prefix of the convolution ("features.0").
+	Prefix string
+	// BN is the state-dict prefix of the BatchNorm2d that follows it
+	// ("features.1"), or "" without batch normalisation.
+	BN string
+	// In and Out are the input and output channels (torchvision's widths
+	// in a Spec; the loaded widths in a Net).
+	In, Out int
+	// Kernel, Stride and Pad describe the square convolution.
+	Kernel, Stride, Pad int
+	// Pool and PoolStride describe the max pooling after the ReLU (Pool = 0:
+	// none). Pooling is PyTorch's default: no padding, floor mode.
+	Pool, PoolStride int
+}
+
+// Linear describes one fully connected layer of the classifier.
+type Linear struct {
+	// Tap is "fc6", "fc7" or "logits" (fc8).
+	Tap string
+	// Prefix is the state-dict prefix ("classifier.0").
+	Prefix string
+	// In and Out are the input and output features; fc8's Out is the
+	// number of classes (0 in a Spec: it is chosen by Params' argument).
+	In, Out int
+}
+
+// Param is one named entry of a state dict and its shape.
+type Param struct {
+	Name  string
+	Shape []int
+}
+
+// Arch is an architecture: its convolutions, the adaptive average pooling
+// that feeds the classifier, and the three linear layers.
+type Arch struct {
+	// Name is the torchvision model name ("vgg16", "vgg16_bn", "alexnet").
+	Name string
+	// Convs are conv1…convN in order.
+	Convs []Conv
+	// AvgPool is the side of AdaptiveAvgPool2d's output (7 for VGG, 6 for
+	// AlexNet).
+	AvgPool int
+	// FC are fc6, fc7 and fc8.
+	FC [3]Linear
+}
+
+// Archs lists the architecture names Spec knows.
+func Archs() []string { return []string{"alexnet", "vgg16", "vgg16_bn"} }
+
+// vgg16Cfg is torchvision's configuration "D" (0 = max pooling).
+var vgg16Cfg = []int{64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0}
+
+// Spec returns the architecture with torchvision's standard widths. The
+// returned value is a fresh copy the caller may modify.
+func Spec(arch string) (*Arch, error) {
+	switch arch {
+	case "vgg16":
+		return vggSpec(arch, false), nil
+	case "vgg16_bn":
+		return vggSpec(arch, true), nil
+	case "alexnet":
+		return alexnetSpec(), nil
+	}
+	return nil, fmt.Errorf("net: unknown architecture %q (known: %v)", arch, Archs())
+}
+
+// vggSpec follows torchvision's make_layers: each number of the
+// configuration adds Conv2d(3×3, pad 1)[, BatchNorm2d], ReLU, each 0 a
+// MaxPool2d(2, 2), numbering the modules of `features` consecutively.
+func vggSpec(name string, bn bool) *Arch {
+	a := &Arch{Name: name, AvgPool: 7}
+	idx, in := 0, 3
+	for _, v := range vgg16Cfg {
+		if v == 0 {
+			a.Convs[len(a.Convs)-1].Pool, a.Convs[len(a.Convs)-1].PoolStride = 2, 2
+			idx++
+			continue
+		}
+		c := Conv{
+			Tap:    "conv" + strconv.Itoa(len(a.Convs)+1),
+			Prefix: "features." + strconv.Itoa(idx),
+			In:     in, Out: v, Kernel: 3, Stride: 1, Pad: 1,
+		}
+		idx++
+		if bn {
+			c.BN = "features." + strconv.Itoa(idx)
+			idx++
+		}
+		idx++ // ReLU
+		a.Convs = append(a.Convs, c)
+		in = v
+	}
+	// classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
+	a.FC = [3]Linear{
+		{Tap: "fc6", Prefix: "classifier.0", In: 512 * 7 * 7, Out: 4096},
+		{Tap: "fc7", Prefix: "classifier.3", In: 4096, Out: 4096},
+		{Tap: "logits", Prefix: "classifier.6", In: 4096},
+	}
+	return a
+}
+
+// alexnetSpec is torchvision's AlexNet (the single-GPU variant of "One weird
+// trick", 64-192-384-256-256 channels).
+func alexnetSpec() *Arch {
+	return &Arch{
+		Name: "alexnet",
+		Convs: []Conv{
+			{Tap: "conv1", Prefix: "features.0", In: 3, Out: 64, Kernel: 11, Stride: 4, Pad: 2, Pool: 3, PoolStride: 2},
+			{Tap: "conv2", Prefix: "features.3", In: 64, Out: 192, Kernel: 5, Stride: 1, Pad: 2, Pool: 3, PoolStride: 2},
+			{Tap: "conv3", Prefix: "features.6", In: 192, Out: 384, Kernel: 3, Stride: 1, Pad: 1},
+			{Tap: "conv4", Prefix: "features.8", In: 384, Out: 256, Kernel: 3, Stride: 1, Pad: 1},
+			{Tap: "conv5", Prefix: "features.10", In: 256, Out: 256, Kernel: 3, Stride: 1, Pad: 1, Pool: 3, PoolStride: 2},
+		},
+		AvgPool: 6,
+		// classifier: Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear.
+		FC: [3]Linear{
+			{Tap: "fc6", Prefix: "classifier.1", In: 256 * 6 * 6, Out: 4096},
+			{Tap: "fc7", Prefix: "classifier.4", In: 4096, Out: 4096},
+			{Tap: "logits", Prefix: "classifier.6", In: 4096},
+		},
+	}
+}
+
+func (a *Arch) clone() *Arch {
+	b := *a
+	b.Convs = slices.Clone(a.Convs)
+	return &b
+}
+
+// bnSuffixes are the floating-point entries of a BatchNorm2d in a state dict
+// (its integer num_batches_tracked buffer carries no weights and is not a
+// parameter here).
+var bnSuffixes = []string{"weight", "bias", "running_mean", "running_var"}
+
+// Params lists every floating-point state-dict entry of the architecture,
+// in state-dict order, for a classifier with the given number of classes.
+func (a *Arch) Params(classes int) []Param {
+	var ps []Param
+	for _, c := range a.Convs {
+		ps = append(ps,
+			Param{c.Prefix + ".weight", []int{c.Out, c.In, c.Kernel, c.Kernel}},
+			Param{c.Prefix + ".bias", []int{c.Out}})
+		if c.BN != "" {
+			for _, s := range bnSuffixes {
+				ps = append(ps, Param{c.BN + "." + s, []int{c.Out}})
+			}
+		}
+	}
+	for i, l := range a.FC {
+		out := l.Out
+		if i == 2 {
+			out = classes
+		}
+		ps = append(ps,
+			Param{l.Prefix + ".weight", []int{out, l.In}},
+			Param{l.Prefix + ".bias", []int{out}})
+	}
+	return ps
+}
+
+// Shapes is Params as a map from name to shape (the form
+// checkpoint.StateDict.Check takes).
+func (a *Arch) Shapes(classes int) map[string][]int {
+	m := make(map[string][]int)
+	for _, p := range a.Params(classes) {
+		m[p.Name] = p.Shape
+	}
+	return m
+}
+
+// Taps lists the tap names in network order: conv1…convN, fc6, fc7, logits.
+func (a *Arch) Taps() []string {
+	var t []string
+	for _, c := range a.Convs {
+		t = append(t, c.Tap)
+	}
+	for _, l := range a.FC {
+		t = append(t, l.Tap)
+	}
+	return t
+}
+
+// tapIndex returns the position of tap in Taps, or -1.
+func (a *Arch) tapIndex(tap string) int {
+	return slices.Index(a.Taps(), tap)
+}

@@ -1,0 +1,130 @@
+package net
+
+import "fmt"
+
+// convLayer is a convolution with its bias (BatchNorm folded in), ready
+// for the packed GEMM: out[o][p] = ReLU(Σ_k W[o][k]·col[k][p] + b[o]) where
+// col is the im2col matrix of the input (k = (c, ky, kx), p = output pixel).
+// Computing C = W·col directly yields NCHW output with no transpose.
+type convLayer struct {
+	Conv
+	a *packedA
+}
+
+// outSize is PyTorch's output size of a convolution or pooling window.
+func outSize(in, kernel, stride, pad int) int {
+	return (in+2*pad-kernel)/stride + 1
+}
+
+// ncPanels is the number of nr-wide panels of output pixels per work
+// item: a B block (kc × ncPanels·nr floats) stays in L2 while its
+// micro-panels stream through L1.
+const ncPanels = 8
+
+// forward computes ReLU(conv(in)) for a batch of n images of in.In×h×w and
+// returns the n×Out×oh×ow output, taken from mem. It runs on all workers.
+func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float32, oh, ow int, err error) {
+	oh, ow = outSize(h, l.Kernel, l.Stride, l.Pad), outSize(w, l.Kernel, l.Stride, l.Pad)
+	if oh < 1 || ow < 1 {
+		return nil, 0, 0, fmt.Errorf("%s: input %d×%d is smaller than its %d×%d kernel", l.Tap, h, w, l.Kernel, l.Kernel)
+	}
+	if len(in) != n*l.In*h*w {
+		return nil, 0, 0, fmt.Errorf("%s: input has %d values, want %d×%d×%d×%d", l.Tap, len(in), n, l.In, h, w)
+	}
+	p := oh * ow
+	out = mem.get(n * l.Out * p)
+	// Split each image's pixels into blocks; enough blocks in all to keep
+	// every worker busy even for a single small image.
+	ncMax := ncPanels * nr
+	blocks := (p + ncMax - 1) / ncMax
+	if want := (2*workers() + n - 1) / n; blocks < want {
+		blocks = min(want, (p+nr-1)/nr)
+	}
+	per := ((p+blocks-1)/blocks + nr - 1) / nr * nr
+	blocks = (p + per - 1) / per
+	kc := kBlock(l.a.k)
+	bufs := make([][]float32, workers())
+	err = parallelFor(n*blocks, func(wk, item int) {
+		img, b := item/blocks, item%blocks
+		p0 := b * per
+		cols := min(per, p-p0)
+		if bufs[wk] == nil {
+			bufs[wk] = mem.get(kc * per)
+		}
+		src := in[img*l.In*h*w : (img+1)*l.In*h*w]
+		pack := l.im2col(src, h, w, ow, p0, cols)
+		l.a.gemmBlock(out[img*l.Out*p+p0:], p, cols, true, false, bufs[wk], pack)
+	})
+	for _, b := range bufs {
+		if b != nil {
+			mem.put(b)
+		}
+	}
+	if err != nil {
+		mem.put(out)
+		return nil, 0, 0, fmt.Errorf("%s: %w", l.Tap, err)
+	}
+	return out, oh, ow, nil
+}
+
+// im2col returns the packer of the im2col matrix of one image (C×h×w) for
+// the output pixels [p0, p0+cols) of an output ow pixels wide: row k =
+// (c, ky, kx) of the matrix holds, for each output pixel (oy, ox), the input
+// value at (c, oy·s−pad+ky, ox·s−pad+kx), zero outside the image.
+//
+// The pixels are split once into runs that stay within one output row and
+// one nr-wide panel; each row k of the matrix is then a few copies (stride
+// 1) or gathers per run.
+func (l *convLayer) im2col(src []float32, h, w, ow, p0, cols int) packFunc {
+	ks, s, pad := l.Kernel, l.Stride, l.Pad
+	type run struct{ oy, ox, j, n int }
+	var runs []run
+	oy, ox := p0/ow, p0%ow
+	for j := 0; j < cols; {
+		n := min(cols-j, ow-ox, nr-j%nr)
+		runs = append(runs, run{oy, ox, j, n})
+		j += n
+		ox += n
+		if ox == ow {
+			ox, oy = 0, oy+1
+		}
+	}
+	return func(k0, kb int, dst []float32) {
+		npan := (cols + nr - 1) / nr
+		for kk := 0; kk < kb; kk++ {
+			k := k0 + kk
+			ch, r := k/(ks*ks), k%(ks*ks)
+			ky, kx := r/ks, r%ks
+			plane := src[ch*h*w : (ch+1)*h*w]
+			for _, rn := range runs {
+				d := dst[(rn.j/nr)*kb*nr+kk*nr+rn.j%nr:][:rn.n]
+				iy := rn.oy*s - pad + ky
+				if iy < 0 || iy >= h {
+					clear(d)
+					continue
+				}
+				row := plane[iy*w : (iy+1)*w]
+				ix0 := rn.ox*s - pad + kx
+				if s == 1 {
+					lo := min(max(0, -ix0), rn.n)
+					hi := max(min(rn.n, w-ix0), lo)
+					clear(d[:lo])
+					copy(d[lo:hi], row[ix0+lo:ix0+hi])
+					clear(d[hi:])
+					continue
+				}
+				for t := range d {
+					if ix := ix0 + t*s; ix >= 0 && ix < w {
+						d[t] = row[ix]
+					} else {
+						d[t] = 0
+					}
+				}
+			}
+			if rem := cols % nr; rem != 0 {
+				base := (npan-1)*kb*nr + kk*nr
+				clear(dst[base+rem : base+nr])
+			}
+		}
+	}
+}

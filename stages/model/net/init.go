@@ -1,0 +1,82 @@
+package net
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// RandomInit returns freshly initialised parameters of arch (standard
+// widths, the given number of classes) following torchvision's
+// initialisation scheme for that model:
+//
+//   - vgg16, vgg16_bn (VGG._initialize_weights): conv weights
+//     kaiming_normal_(mode="fan_out", nonlinearity="relu"), i.e.
+//     N(0, √(2/fan_out)) with fan_out = out·kh·kw; conv biases 0; linear
+//     weights N(0, 0.01), biases 0; BatchNorm weight 1, bias 0, running
+//     mean 0, running variance 1.
+//   - alexnet, which torchvision leaves to PyTorch's layer defaults: every
+//     weight kaiming_uniform_(a=√5), i.e. U(−b, b) with b = 1/√fan_in
+//     (fan_in = in·kh·kw), and every bias U(−b, b) with the same bound.
+//
+// The values are drawn from math/rand/v2's PCG seeded with seed, parameter
+// by parameter in state-dict order, so they are deterministic for a seed.
+// They follow PyTorch's distributions, not its random stream: bit-identical
+// weights to torch.manual_seed are not reproducible outside PyTorch.
+// It returns an error for an unknown arch or classes < 1.
+func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error) {
+	spec, err := Spec(arch)
+	if err != nil {
+		return nil, err
+	}
+	if classes < 1 {
+		return nil, fmt.Errorf("net: RandomInit(%s): %d classes", arch, classes)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed5e1ec7))
+	params := make(map[string]Tensor)
+	for _, p := range spec.Params(classes) {
+		n, _ := numel(p.Shape)
+		params[p.Name] = Tensor{Shape: p.Shape, Data: make([]float32, n)}
+	}
+	normal := func(d []float32, std float64) {
+		for i := range d {
+			d[i] = float32(rng.NormFloat64() * std)
+		}
+	}
+	uniform := func(d []float32, bound float64) {
+		for i := range d {
+			d[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	fill := func(d []float32, v float32) {
+		for i := range d {
+			d[i] = v
+		}
+	}
+	alex := arch == "alexnet"
+	for _, c := range spec.Convs {
+		w, b := params[c.Prefix+".weight"].Data, params[c.Prefix+".bias"].Data
+		if alex {
+			bound := 1 / math.Sqrt(float64(c.In*c.Kernel*c.Kernel))
+			uniform(w, bound)
+			uniform(b, bound)
+		} else {
+			normal(w, math.Sqrt(2/float64(c.Out*c.Kernel*c.Kernel)))
+		}
+		if c.BN != "" {
+			fill(params[c.BN+".weight"].Data, 1)
+			fill(params[c.BN+".running_var"].Data, 1)
+		}
+	}
+	for _, l := range spec.FC {
+		w, b := params[l.Prefix+".weight"].Data, params[l.Prefix+".bias"].Data
+		if alex {
+			bound := 1 / math.Sqrt(float64(l.In))
+			uniform(w, bound)
+			uniform(b, bound)
+		} else {
+			normal(w, 0.01)
+		}
+	}
+	return params, nil
+}
