@@ -31,7 +31,10 @@ import (
 	"selectivity/pipeline/digest"
 	"selectivity/pipeline/progress"
 	"selectivity/stages"
+	_ "selectivity/stages/aggregate"
+	_ "selectivity/stages/correlate"
 	_ "selectivity/stages/extract"
+	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
 	"selectivity/stages/stimuli"
 )

@@ -1,0 +1,224 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/stages"
+)
+
+// The fixtures are numpy's answers, written by testdata/metric/gen.py:
+// per image and channel the float64 mean, l2 norm and max of the spatial
+// map, rounded to float32.
+const fixturePath = "../../testdata/metric/fixtures.json"
+
+type fixtures struct {
+	Layers []struct {
+		Name  string
+		Shape []int
+		Acts  [][]float64
+	}
+	Aggregate map[string]map[string][][]float64
+}
+
+func loadFixtures(t *testing.T) *fixtures {
+	t.Helper()
+	b, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx fixtures
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	return &fx
+}
+
+type nopProgress struct{}
+type nopBar struct{}
+
+func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
+func (nopBar) Add(int64)                                 {}
+func (nopBar) Done()                                     {}
+
+// writeExtract writes the fixture's layers as an extract stage does, plus a
+// stand-in images.arrow and a logits matrix that is not a layer.
+func writeExtract(t *testing.T, fx *fixtures) stages.Input {
+	t.Helper()
+	dir := t.TempDir()
+	in := stages.Input{Stage: "extract@x", Dir: dir}
+	for _, l := range fx.Layers {
+		meta := map[string]string{"layer": l.Name, "level": "unit", "shape": arrowfile.FormatInts(l.Shape...), "net": "trained"}
+		name := l.Name + ".arrow"
+		if err := arrowfile.WriteMatrixBatched(filepath.Join(dir, name), len(l.Acts), len(l.Acts[0]), 7, meta, func(r int, dst []float32) {
+			for i, v := range l.Acts[r] {
+				dst[i] = float32(v)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		in.Files = append(in.Files, name)
+	}
+	if err := arrowfile.WriteMatrix(filepath.Join(dir, "logits.arrow"), 3, 2, map[string]string{"level": "logits"}, func(int, []float32) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ImagesFile), []byte("the image table"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in.Files = append(in.Files, "logits.arrow", ImagesFile)
+	return in
+}
+
+func run(t *testing.T, in stages.Input, p *Params) (string, error) {
+	t.Helper()
+	out := t.TempDir()
+	job := &stages.Job{Stage: "aggregate", Params: p, OutDir: out,
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}, Logf: t.Logf}
+	return out, kind{}.Run(context.Background(), job)
+}
+
+// TestAgainstNumpy: every method gives numpy's float64 reduction rounded
+// to float32, bit for bit, with the kernel-level metadata.
+func TestAgainstNumpy(t *testing.T) {
+	fx := loadFixtures(t)
+	in := writeExtract(t, fx)
+	for _, method := range Methods {
+		t.Run(method, func(t *testing.T) {
+			out, err := run(t, in, &Params{Method: method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(out, ImagesFile)); string(b) != "the image table" {
+				t.Errorf("images.arrow not copied: %q", b)
+			}
+			ents, _ := os.ReadDir(out)
+			if len(ents) != len(fx.Layers)+1 {
+				t.Errorf("%d outputs, want the layers and images.arrow (no logits)", len(ents))
+			}
+			for _, l := range fx.Layers {
+				r, err := arrowfile.Open(filepath.Join(out, l.Name+".arrow"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fx.Aggregate[l.Name][method]
+				if cols, _ := arrowfile.MatrixCols(r); cols != l.Shape[0] || int(r.NumRows()) != len(want) {
+					t.Fatalf("%s: %d×%d, want %d×%d", l.Name, r.NumRows(), cols, len(want), l.Shape[0])
+				}
+				bad := 0
+				if err := arrowfile.ReadMatrixRows(r, func(row int, vals []float32) error {
+					for c, v := range vals {
+						if w := float32(want[row][c]); math.Float32bits(v) != math.Float32bits(w) {
+							if bad++; bad <= 3 {
+								t.Errorf("%s image %d channel %d: %v, numpy %v", l.Name, row, c, v, w)
+							}
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range map[string]string{"level": "kernel", "aggregation": method, "layer": l.Name,
+					"shape": arrowfile.FormatInts(l.Shape[0]), "unit_shape": arrowfile.FormatInts(l.Shape...), "net": "trained"} {
+					if got, _ := arrowfile.Meta(r.Schema(), k); got != v {
+						t.Errorf("%s: metadata %s = %q, want %q", l.Name, k, got, v)
+					}
+				}
+				r.Close()
+			}
+		})
+	}
+}
+
+func TestLayersParamAndErrors(t *testing.T) {
+	fx := loadFixtures(t)
+	in := writeExtract(t, fx)
+	out, err := run(t, in, &Params{Method: "max", Layers: []string{"conv_b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "conv_a.arrow")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("conv_a aggregated though only conv_b was asked for")
+	}
+	if _, err := run(t, in, &Params{Method: "max", Layers: []string{"conv5"}}); err == nil || !strings.Contains(err.Error(), `no layer "conv5"; layers: conv_a, conv_b`) {
+		t.Errorf("unknown layer: %v", err)
+	}
+	noImages := in
+	noImages.Files = slices.DeleteFunc(slices.Clone(in.Files), func(f string) bool { return f == ImagesFile })
+	if _, err := run(t, noImages, &Params{Method: "l2"}); err == nil || !strings.Contains(err.Error(), "has no images.arrow") {
+		t.Errorf("missing images.arrow: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	job := &stages.Job{Stage: "a", Params: &Params{Method: "l2"}, OutDir: t.TempDir(),
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}}
+	if err := (kind{}).Run(ctx, job); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if errs := (&Params{Method: "l2", Layers: []string{"a", "b", "a"}}).Validate(); len(errs) != 1 || errs[0].Field != "layers[2]" {
+		t.Errorf("duplicate layer: %v", errs)
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	got := []string{"conv10", "conv2", "fc", "conv13", "conv4", "conv02", "features.28", "features.3", "conv7"}
+	slices.SortFunc(got, NaturalCompare)
+	want := []string{"conv02", "conv2", "conv4", "conv7", "conv10", "conv13", "fc", "features.3", "features.28"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted %v, want %v", got, want)
+	}
+}
+
+// TestPager: releasing the pages of a mapped matrix keeps its values, and
+// a Pager never touches memory outside a shared file mapping.
+func TestPager(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.arrow")
+	const rows, cols = 9, 5000 // rows span several pages
+	val := func(r, c int) float32 { return float32(r*cols+c) + 0.5 }
+	if err := arrowfile.WriteMatrix(path, rows, cols, nil, func(r int, dst []float32) {
+		for c := range dst {
+			dst[c] = val(r, c)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := arrowfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var all [][]float32
+	if err := arrowfile.ReadMatrixRows(r, func(_ int, v []float32) error { all = append(all, v); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPager(all[0])
+	for pass := range 2 {
+		for i, row := range all {
+			for c, v := range row {
+				if v != val(i, c) {
+					t.Fatalf("pass %d: row %d col %d = %v after release", pass, i, c, v)
+				}
+			}
+			p.Release(row[100:2100])
+			p.Release(row)
+		}
+	}
+
+	heap := make([]float32, 4096)
+	for i := range heap {
+		heap[i] = 1
+	}
+	hp := NewPager(heap)
+	hp.Release(heap)
+	p.Release(heap) // outside p's mapping
+	if slices.ContainsFunc(heap, func(x float32) bool { return x != 1 }) {
+		t.Fatal("Release cleared heap memory")
+	}
+}
