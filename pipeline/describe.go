@@ -45,6 +45,9 @@ func DescribeParams(params any) (string, error) {
 		if f.Tag.Get("required") == "true" {
 			notes = append(notes, "required")
 		}
+		if f.Tag.Get("key") == "-" {
+			notes = append(notes, "does not change results, not in the cache key")
+		}
 		if len(notes) > 0 {
 			line += "  # " + strings.Join(notes, "; ")
 		}

@@ -26,9 +26,9 @@ type FileParam struct {
 }
 
 // Canonical is a stage's resolved parameters in canonical form: a JSON
-// object with sorted keys, every default present, and each Path replaced by
-// its content digest, so that neither the file's layout nor the place of a
-// file on disk changes it.
+// object with sorted keys, every default present, each Path replaced by its
+// content digest, and fields tagged key:"-" left out, so that neither the
+// file's layout, nor the place of a file on disk, nor a batch size changes it.
 type Canonical struct {
 	JSON  json.RawMessage
 	Files []FileParam
@@ -79,7 +79,7 @@ func canonicalValue(v reflect.Value, name, dir string, d PathDigester, files *[]
 		for i := range t.NumField() {
 			f := t.Field(i)
 			key := yamlName(f)
-			if key == "" {
+			if key == "" || f.Tag.Get("key") == "-" {
 				continue
 			}
 			x, err := canonicalValue(v.Field(i), join(key), dir, d, files)

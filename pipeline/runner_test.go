@@ -138,6 +138,10 @@ stages:
 			t.Errorf("stage %s: key %s vs %s", n.Stage.Name, n.Key[:12], k2[:12])
 		}
 	}
+	// A parameter tagged key:"-" (a batch size) does not enter the key.
+	if p4, _ := plan(t, f1, "stages.a.params.chunk=64"); p4.Node("a").Key != p1.Node("a").Key {
+		t.Error("a key:\"-\" parameter changed the key")
+	}
 	// A changed value changes the key of the stage and of its dependents only.
 	p3, _ := plan(t, f1, "stages.a.params.value=2.5")
 	for _, n := range p1.Nodes {

@@ -22,6 +22,8 @@ import (
 //	min:"0"  max:"1"     inclusive numeric bounds (on numbers and on each element of a list)
 //	oneof:"mean l2 max"  the string (or each string of a list) must be one of these
 //	required:"true"      the key must be written in the experiment file
+//	key:"-"              the value cannot change the results (a batch or chunk
+//	                     size), so it stays out of the cache key
 //
 // A field of type Path (or []Path) names a file or folder: relative to the
 // experiment file, `${env:NAME}` allowed, it must exist, and it enters the

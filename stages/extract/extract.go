@@ -64,7 +64,7 @@ var DefaultLayers = []string{"conv2", "conv4", "conv7", "conv10", "conv13"}
 type Params struct {
 	Layers []string `yaml:"layers" doc:"taps whose post-ReLU activations are stored: conv1…convN, fc6, fc7"`
 	Logits bool     `yaml:"logits" doc:"also store the logits (logits.arrow)"`
-	Batch  int      `yaml:"batch" min:"1" max:"100000" doc:"images per forward pass (memory grows with it)"`
+	Batch  int      `yaml:"batch" min:"1" max:"100000" key:"-" doc:"images per forward pass (memory grows with it)"`
 }
 
 // DefaultParams returns the defaults.

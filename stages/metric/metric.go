@@ -79,7 +79,7 @@
 // needs all of a layer's p-values: it is applied once per comparison
 // across the whole layer, after the last chunk. Memory is therefore the
 // chunk plus O(items) outputs, never the layer's activations; the results
-// do not depend on chunk_units (it enters the cache key all the same).
+// do not depend on chunk_units, which therefore stays out of the cache key.
 package metric
 
 import (
@@ -130,7 +130,7 @@ type Params struct {
 	Compare          string   `yaml:"compare" oneof:"domains categories" doc:"t-test comparison groups: the other domains or the other categories"`
 	IncludeScrambled bool     `yaml:"include_scrambled" doc:"count scrambled images among the non-preferred"`
 	Layers           []string `yaml:"layers" doc:"layers to measure (default: every layer of the input)"`
-	ChunkUnits       int      `yaml:"chunk_units" min:"0" doc:"items per streamed chunk (0: about 256 MiB of float64 scratch)"`
+	ChunkUnits       int      `yaml:"chunk_units" min:"0" key:"-" doc:"items per streamed chunk (0: about 256 MiB of float64 scratch)"`
 }
 
 // Validate checks what the tags cannot.

@@ -66,6 +66,7 @@ type SourceParams struct {
 	Mode  string  `yaml:"mode" oneof:"plain doubled"`
 	Bytes int64   `yaml:"bytes" min:"0" doc:"size of an extra blob.bin"`
 	Delay int     `yaml:"delay_ms" min:"0" doc:"pause after each MiB of blob.bin"`
+	Chunk int     `yaml:"chunk" key:"-" doc:"a setting that cannot change the results"`
 }
 
 type source struct{}
