@@ -88,26 +88,33 @@ stages:
 // TestEndToEnd runs synthetic stimuli → a random VGG-16 → extract with
 // batches of 1 and 7, and compares the files with each other and with a
 // direct forward pass over the same tensors.
+// The batch size stays out of the cache key, so the two runs use separate
+// caches.
 func TestEndToEnd(t *testing.T) {
-	dirs, err := runExperiment(t, `
+	const exp = `
 stages:
   stim:
     kind: stimuli
     params: {per_category: 2, crop: 32, resize: 36, image_size: 48}
   net:
     kind: model
-  one:
+  %s:
     kind: extract
     inputs: {stimuli: stim, model: net}
-    params: {batch: 1, logits: true}
-  seven:
-    kind: extract
-    inputs: {stimuli: stim, model: net}
-    params: {batch: 7, logits: true}
-`)
+    params: {batch: %d, logits: true}
+`
+	dirs, err := runExperiment(t, fmt.Sprintf(exp, "one", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
+	dirs7, err := runExperiment(t, fmt.Sprintf(exp, "seven", 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dirs7["seven"]) != filepath.Base(dirs["one"]) {
+		t.Errorf("batch size changed the cache key: %s vs %s", filepath.Base(dirs7["seven"]), filepath.Base(dirs["one"]))
+	}
+	dirs["seven"] = dirs7["seven"]
 	m, err := model.Load(dirs["net"])
 	if err != nil {
 		t.Fatal(err)
