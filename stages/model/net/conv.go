@@ -109,7 +109,9 @@ func (l *convLayer) im2col(src []float32, h, w, ow, p0, cols int) packFunc {
 					lo := min(max(0, -ix0), rn.n)
 					hi := max(min(rn.n, w-ix0), lo)
 					clear(d[:lo])
-					copy(d[lo:hi], row[ix0+lo:ix0+hi])
+					if hi > lo { // else the run lies wholly in the right padding, where ix0+lo may pass the plane's end
+						copy(d[lo:hi], row[ix0+lo:ix0+hi])
+					}
 					clear(d[hi:])
 					continue
 				}

@@ -47,8 +47,9 @@ func (n *Net) Forward(ctx context.Context, batch []float32, size, h, w int, taps
 // for fc6 and fc7) and calls fn for the requested later taps. It computes
 // only the layers after from, so a lesion can zero channels of a tap and
 // re-run what follows. Zeroing channel k after the ReLU is the same as
-// setting conv k's weights and bias to zero in VGG-16 and AlexNet (ReLU(0) = 0);
-// with BatchNorm, zero the BN's weight and bias instead.
+// setting the conv's weights and bias of output channel k to zero in VGG-16
+// and AlexNet (ReLU(0) = 0); with BatchNorm it is the same as zeroing the
+// BN's weight and bias of channel k, not the conv's.
 func (n *Net) ForwardFrom(ctx context.Context, from string, acts []float32, size, c, h, w int, taps []string, fn TapFunc) error {
 	i := n.arch.tapIndex(from)
 	if i < 0 || i == len(n.arch.Taps())-1 {

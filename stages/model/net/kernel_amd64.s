@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func kern4x24(kc int, a, b, c *float32, ldc int, bias *float32, flags int)
