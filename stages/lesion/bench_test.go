@@ -1,0 +1,78 @@
+package lesion
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"selectivity/stages/model/net"
+)
+
+// BenchmarkStudySize measures the stage's costs at the study's size: a
+// VGG-16 with 2137 outputs (random weights), conv13 (512 kernels, 14×14 at
+// 224 px). It reports the forward pass to conv13 per image (done once per
+// task image) and the cost of one lesion on 200 task images through the
+// stage's evaluation (Lesioner head + cross-entropy). Run with
+//
+//	go test ./stages/lesion -run XXX -bench StudySize -benchtime 1x
+func BenchmarkStudySize(b *testing.B) {
+	ctx := context.Background()
+	params, err := net.RandomInit("vgg16", 2137, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nt, err := net.New("vgg16", params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const fwd, n = 4, 200
+	x := make([]float32, fwd*3*224*224)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	var acts []float32
+	start := time.Now()
+	err = nt.Forward(ctx, x, fwd, 224, 224, []string{"conv13"}, func(_ string, d []float32, _, _, _ int) error {
+		acts = append(acts, d...)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	perImage := time.Since(start).Seconds() / fwd
+	// 200 images' activations: the forward pass's, repeated.
+	per := 512 * 14 * 14
+	all := make([]float32, n*per)
+	for i := range n {
+		copy(all[i*per:(i+1)*per], acts[(i%fwd)*per:(i%fwd+1)*per])
+	}
+	l, err := nt.NewLesioner(ctx, all, n, 512, 14, 14)
+	if err != nil {
+		b.Fatal(err)
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rng.IntN(2137)
+	}
+	r := &runner{nt: nt, layer: "conv13", fast: true, classes: 2137}
+	t := &task{labels: labels, evals: []evaluator{l}}
+	const lesions = 16
+	sets := make([][]int, lesions)
+	for k := range sets {
+		sets[k] = []int{k * 31 % 512}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		if _, err := r.evaluate(ctx, t, sets, nil); err != nil {
+			b.Fatal(err)
+		}
+		perLesion := time.Since(start).Seconds() / lesions
+		b.ReportMetric(perLesion, "s/lesion@200img")
+		b.ReportMetric(perImage, "s/img-forward")
+		b.Logf("GEMM kernel %s: forward to conv13 %.3f s/image; one lesion on %d images %.3f s; 512 lesions %.1f s",
+			net.Kernel(), perImage, n, perLesion, 512*perLesion)
+	}
+}

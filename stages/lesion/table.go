@@ -1,0 +1,134 @@
+package lesion
+
+import (
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"selectivity/cache/arrowfile"
+)
+
+// table builds a one-batch Arrow table column by column.
+type table struct {
+	fields []arrow.Field
+	cols   []arrow.Array
+}
+
+func (t *table) add(name string, a arrow.Array) {
+	t.fields = append(t.fields, arrow.Field{Name: name, Type: a.DataType()})
+	t.cols = append(t.cols, a)
+}
+
+func (t *table) int64s(name string, v []int64) {
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.AppendValues(v, nil)
+	t.add(name, b.NewArray())
+}
+
+func (t *table) float64s(name string, v []float64) {
+	b := array.NewFloat64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.AppendValues(v, nil)
+	t.add(name, b.NewArray())
+}
+
+func (t *table) write(path string, meta map[string]string) error {
+	defer func() {
+		for _, c := range t.cols {
+			c.Release()
+		}
+	}()
+	return arrowfile.WriteTable(path, arrowfile.NewSchema(t.fields, meta), t.cols...)
+}
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// meta is the metadata both tables carry.
+func meta(tasks []*task, scores [][]score, p *Params, arch string, classes int, path string) map[string]string {
+	m := map[string]string{
+		"layer":   p.Layer,
+		"table":   "lesion",
+		"path":    path,
+		"arch":    arch,
+		"classes": strconv.Itoa(classes),
+	}
+	for i, t := range tasks {
+		m[t.prefix+"images"] = strconv.Itoa(len(t.labels))
+		m[t.prefix+"intact_loss"] = fmtFloat(scores[i][0].loss)
+		m[t.prefix+"intact_accuracy"] = fmtFloat(scores[i][0].acc)
+		m[t.prefix+"labels"] = t.labSrc
+		m[t.prefix+"stimuli_stage"] = t.stage
+	}
+	return m
+}
+
+// writeKernels writes <layer>.arrow: one row per kernel (scores[i][k+1]).
+func writeKernels(path string, tasks []*task, scores [][]score, p *Params, arch string, classes int, lpath string) error {
+	var t table
+	n := len(scores[0]) - 1
+	item := make([]int64, n)
+	for k := range item {
+		item[k] = int64(k)
+	}
+	t.int64s("item", item)
+	for i, tk := range tasks {
+		s := scores[i]
+		loss, inc, acc, drop := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		for k := range n {
+			loss[k] = s[k+1].loss
+			inc[k] = s[k+1].loss - s[0].loss
+			acc[k] = s[k+1].acc
+			drop[k] = s[0].acc - s[k+1].acc
+		}
+		t.float64s(tk.prefix+"loss", loss)
+		t.float64s(tk.prefix+"loss_increase", inc)
+		t.float64s(tk.prefix+"accuracy", acc)
+		t.float64s(tk.prefix+"acc_drop", drop)
+		t.int64s(tk.prefix+"rank", ranks(inc))
+	}
+	return t.write(path, meta(tasks, scores, p, arch, classes, lpath))
+}
+
+// writeGreedy writes greedy.arrow: one row per kernel added.
+func writeGreedy(path string, tasks []*task, scores [][]score, steps []greedyStep, p *Params, arch string, classes int, lpath string) error {
+	var (
+		t                 table
+		order, step, item []int64
+		trial             []float64
+	)
+	type cols struct{ loss, inc, acc, drop []float64 }
+	per := make([]cols, len(tasks))
+	for s, st := range steps {
+		for j, k := range st.kernels {
+			order = append(order, int64(len(order)+1))
+			step = append(step, int64(s+1))
+			item = append(item, int64(k))
+			trial = append(trial, st.trialLoss[j])
+			for i := range tasks {
+				r, in := st.retest[i], scores[i][0]
+				per[i].loss = append(per[i].loss, r.loss)
+				per[i].inc = append(per[i].inc, r.loss-in.loss)
+				per[i].acc = append(per[i].acc, r.acc)
+				per[i].drop = append(per[i].drop, in.acc-r.acc)
+			}
+		}
+	}
+	t.int64s("order", order)
+	t.int64s("step", step)
+	t.int64s("item", item)
+	t.float64s("trial_loss", trial)
+	for i, tk := range tasks {
+		t.float64s(tk.prefix+"loss", per[i].loss)
+		t.float64s(tk.prefix+"loss_increase", per[i].inc)
+		t.float64s(tk.prefix+"accuracy", per[i].acc)
+		t.float64s(tk.prefix+"acc_drop", per[i].drop)
+	}
+	m := meta(tasks, scores, p, arch, classes, lpath)
+	m["table"] = "greedy lesion"
+	m["greedy_steps"] = strconv.Itoa(p.GreedySteps)
+	m["group_size"] = strconv.Itoa(p.GroupSize)
+	return t.write(path, m)
+}
