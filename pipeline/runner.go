@@ -90,12 +90,15 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		case opts.DryRun:
 			o.State = "would run"
 		default:
-			o.Entry, o.Err = p.compute(ctx, n, store, forced[name], entry, rep)
-			o.State = "ran"
-			if o.Err != nil {
+			var ran bool
+			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], entry, rep)
+			switch {
+			case o.Err != nil:
 				o.State, o.Reason = "failed", o.Err.Error()
-			} else if o.Entry.Manifest.Key == "" {
-				o.State = "cached"
+			case ran:
+				o.State = "ran"
+			default:
+				o.Cached, o.Reason = true, "computed meanwhile by another stage or process"
 			}
 		}
 		o.Wall = time.Since(start)
@@ -147,22 +150,22 @@ func (p *Plan) forced(names []string) (map[string]bool, error) {
 }
 
 // compute runs n's kind under the key's lock into a cache transaction. It
-// returns an entry with an empty manifest key when another process
-// finished the same key while this one waited for the lock.
-func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, entry func(string) *cache.Entry, rep *progress.Reporter) (*cache.Entry, error) {
+// reports ran = false when another process, or another stage of this run
+// with the same key, finished the key while this one waited for the lock.
+func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, entry func(string) *cache.Entry, rep *progress.Reporter) (e *cache.Entry, ran bool, err error) {
 	unlock, err := store.Lock(ctx, n.Key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer unlock()
 	if !forced {
 		if e, err := store.Lookup(n.Key); err == nil {
-			return &cache.Entry{Key: e.Key, Dir: e.Dir}, nil
+			return e, false, nil
 		}
 	}
 	txn, err := store.Begin(n.Key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st := n.Stage
 	job := &stages.Job{
@@ -192,26 +195,26 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced 
 	start := time.Now()
 	if err := runKind(ctx, st.Kind, job); err != nil {
 		_ = txn.Abort()
-		return nil, err
+		return nil, false, err
 	}
 	if err := ctx.Err(); err != nil {
 		_ = txn.Abort()
-		return nil, err
+		return nil, false, err
 	}
 	inputs := make([]cache.InputRef, len(n.Inputs))
 	for i, in := range n.Inputs {
 		inputs[i] = cache.InputRef{Slot: in.Slot, Stage: in.Stage, Key: in.Key}
 	}
-	e, err := txn.Commit(cache.Manifest{
+	e, err = txn.Commit(cache.Manifest{
 		Key: n.Key, Stage: st.Name, Kind: st.Kind.Name(), Version: st.Kind.Version(),
 		Params: json.RawMessage(n.Params.JSON), Inputs: inputs,
 		Created: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
 	})
 	if err != nil {
 		_ = txn.Abort()
-		return nil, err
+		return nil, false, err
 	}
-	return e, nil
+	return e, true, nil
 }
 
 // runKind runs a kind's code, turning a panic into an error with its stack
@@ -237,13 +240,6 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 			continue
 		}
 		e := o.Entry
-		if e.Manifest.Key == "" { // finished by another process: read its manifest
-			var err error
-			if e, err = store.Lookup(o.Key); err != nil {
-				errs = multierror.Append(errs, err)
-				continue
-			}
-		}
 		if err := linkResults(filepath.Join(p.Exp.ResultsDir, o.Stage), e, store.Root()); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("results of %s: %w", o.Stage, err))
 		}

@@ -176,6 +176,34 @@ func TestChangedParamRerunsStageAndDependents(t *testing.T) {
 	}
 }
 
+func TestTwinStagesShareOneEntry(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs.log")
+	t.Setenv("SELECTIVITY_TEST_LOG", log)
+	// a and b have one key; each dependent must see the files of its input.
+	f := write(t, dir, "exp.yaml", `
+stages:
+  a: {kind: test-source, params: {value: 5}}
+  b: {kind: test-source, params: {value: 5}}
+  sa: {kind: test-sum, inputs: {in: a}}
+  sb: {kind: test-sum, inputs: {in: b}}
+`)
+	got := mustRun(t, f)
+	if n := stagetest.Runs(log); n["a"]+n["b"] != 1 {
+		t.Errorf("the shared key was computed %d times", n["a"]+n["b"])
+	}
+	if got["sa"] != "ran" || got["sb"] != "ran" || (got["a"] == "ran") == (got["b"] == "ran") {
+		t.Errorf("states %v", got)
+	}
+	p, _ := plan(t, f)
+	for _, s := range []string{"sa", "sb"} {
+		b, err := os.ReadFile(filepath.Join(p.Exp.ResultsDir, s, "values.txt"))
+		if err != nil || string(b) != "15\n" {
+			t.Errorf("%s: %q, %v", s, b, err)
+		}
+	}
+}
+
 func TestFileContentChangeReruns(t *testing.T) {
 	dir := t.TempDir()
 	data := write(t, dir, "data/weights.bin", "first")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,9 @@ func (sum) Run(ctx context.Context, job *stages.Job) error {
 	total := 0.0
 	var names []string
 	for _, in := range job.Inputs["in"] {
+		if !slices.Contains(in.Files, "values.txt") {
+			return fmt.Errorf("input %s lists files %v, without values.txt", in.Stage, in.Files)
+		}
 		f, err := os.Open(in.Path("values.txt"))
 		if err != nil {
 			return err
