@@ -1,0 +1,70 @@
+//go:build quickstart
+
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"selectivity/pipeline"
+	_ "selectivity/stages/correlate"
+	_ "selectivity/stages/decode"
+	_ "selectivity/stages/extract"
+	_ "selectivity/stages/lesion"
+	_ "selectivity/stages/metric"
+	_ "selectivity/stages/model"
+	_ "selectivity/stages/stimuli"
+)
+
+// quickstartReport is the report over configs/quickstart.yaml's analyses
+// (a seeded random VGG-16 on synthetic fLOC-like images and identities).
+const quickstartReport = `
+  report:
+    kind: report
+    inputs:
+      summary: [units, kernel-metrics]
+      consistency: consistency
+      lesion: lesion-agreement
+      decoding: decode
+`
+
+// TestQuickstart renders the report of the quickstart experiment into
+// $REPORT_QUICKSTART (its cache in a subfolder, kept between runs). It runs
+// a VGG-16, so it builds only with -tags quickstart and runs only when
+// that variable is set:
+//
+//	REPORT_QUICKSTART=/tmp/qs go test -tags quickstart -run TestQuickstart ./stages/report
+func TestQuickstart(t *testing.T) {
+	root := os.Getenv("REPORT_QUICKSTART")
+	if root == "" {
+		t.Skip("set REPORT_QUICKSTART to a folder to render the quickstart's report")
+	}
+	root, _ = filepath.Abs(root)
+	base, err := os.ReadFile("../../configs/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.TrimRight(string(base), "\n") + "\n" + quickstartReport
+	text = strings.Replace(text, "name: quickstart", "name: quickstart-report\ncache: "+filepath.Join(root, "cache")+"\nresults: "+filepath.Join(root, "results"), 1)
+	file := filepath.Join(root, "quickstart-report.yaml")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Load(file, pipeline.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := runExperiment(t, file)
+	out := filepath.Join(p.Exp.ResultsDir, "report")
+	for _, f := range []string{"fig_selected_unit.png", "fig_selected_kernel_mean.png", "fig_selected_kernel_l2.png",
+		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", IndexFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("report: %s", out)
+}
