@@ -331,7 +331,7 @@ func cmdDag(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitBadFile
 	}
-	exp, err := pipeline.Load(pos[0], pipeline.LoadOptions{Set: sets})
+	exp, err := pipeline.Load(pos[0], pipeline.LoadOptions{Set: sets, SkipFileChecks: true})
 	if err != nil {
 		report(stderr, err)
 		return exitBadFile

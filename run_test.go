@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"selectivity/cache"
+	"selectivity/pipeline"
 	"selectivity/stages/stagetest"
 )
 
@@ -365,5 +366,22 @@ func TestHelpAndBadFlags(t *testing.T) {
 	}
 	if code, _, stderr := cliRun("run", "/no/such/file.yaml"); code != 2 || !strings.Contains(stderr, "/no/such/file.yaml") {
 		t.Errorf("missing file: exit %d %s", code, stderr)
+	}
+}
+
+// TestShippedConfigsValidate keeps configs/ in step with the stage kinds:
+// every shipped experiment loads (the study's data files need not exist).
+func TestShippedConfigsValidate(t *testing.T) {
+	files, _ := filepath.Glob("configs/*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("configs: %v", files)
+	}
+	for _, f := range files {
+		if _, err := pipeline.Load(f, pipeline.LoadOptions{SkipFileChecks: true}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if code, _, stderr := cliRun("status", "configs/quickstart.yaml", "--cache", t.TempDir()); code != 1 {
+		t.Errorf("status of the quickstart in an empty cache: exit %d\n%s", code, stderr)
 	}
 }

@@ -45,6 +45,9 @@ type LoadOptions struct {
 	// CacheDir, when not empty, replaces the file's cache: (absolute, or
 	// relative to the working directory).
 	CacheDir string
+	// SkipFileChecks accepts file and folder parameters that do not exist,
+	// for commands that only show an experiment's structure (dag).
+	SkipFileChecks bool
 }
 
 // Load reads, expands and validates an experiment file (see the package's

@@ -486,6 +486,10 @@ func (d *paramDecoder) resolvePath(v reflect.Value, path string, at *yaml.Node) 
 		p = filepath.Join(d.l.dir, p)
 	}
 	p = filepath.Clean(p)
+	if d.l.opt.SkipFileChecks {
+		v.SetString(p)
+		return
+	}
 	if _, err := os.Stat(p); err != nil {
 		written := s
 		if o, ok := d.l.orig[d.nodes[path]]; ok {
