@@ -385,3 +385,23 @@ func TestShippedConfigsValidate(t *testing.T) {
 		t.Errorf("status of the quickstart in an empty cache: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestReadmeExampleLoads keeps the README's experiment example valid.
+func TestReadmeExampleLoads(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(name: sweep.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md has no example experiment")
+	}
+	f := write(t, t.TempDir(), "sweep.yaml", string(m[1]))
+	exp, err := pipeline.Load(f, pipeline.LoadOptions{SkipFileChecks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := exp.Stage("consistency"); st == nil || len(st.Inputs[0].Stages) != 5 {
+		t.Errorf("README example: consistency reads %v", st)
+	}
+}
