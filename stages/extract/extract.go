@@ -17,8 +17,8 @@
 // <layer>.arrow for each layer, and logits.arrow with logits: true — an
 // arrowfile matrix: one row per image in the stimulus table's order, column
 // `values` of FixedSizeList<float32>[C·H·W] (the activations in C, H, W
-// order; C·1·1 for fc6, fc7 and the logits), one record batch per forward
-// batch. Schema metadata: shape "C,H,W", layer (the tap: "conv7", "logits"),
+// order; C·1·1 for fc6, fc7 and the logits), one record batch per image,
+// so the bytes do not depend on the forward batch size. Schema metadata: shape "C,H,W", layer (the tap: "conv7", "logits"),
 // level ("unit", or "logits"), arch, classes, input ("3,S,S").
 //
 // images.arrow — a copy of the stimuli stage's image table.
@@ -137,7 +137,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "extract" }
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
 	return "post-ReLU activations of a network's layers (and optionally logits) for every stimulus, streamed to one Arrow matrix per layer"
 }
@@ -304,18 +304,26 @@ func (t *tapWriter) write(data []float32, n, c, h, w int) error {
 	if len(data) != n*cols {
 		return fmt.Errorf("extract: %s: %d values for %d rows of %d", t.tap, len(data), n, cols)
 	}
-	child := array.NewData(arrow.PrimitiveTypes.Float32, n*cols,
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Float32Traits.CastToBytes(data))}, nil, 0, 0)
-	list := array.NewData(t.schema.Field(0).Type, n, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
-	col := array.MakeFromData(list)
-	rec := array.NewRecordBatch(t.schema, []arrow.Array{col}, int64(n))
-	err := t.w.Write(rec)
-	rec.Release()
-	col.Release()
-	list.Release()
-	child.Release()
-	t.rows += n
-	return err
+	// One record batch per image, so that the file's bytes do not depend
+	// on the forward batch size, which stays out of the cache key.
+	for i := range n {
+		row := data[i*cols : (i+1)*cols]
+		child := array.NewData(arrow.PrimitiveTypes.Float32, cols,
+			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Float32Traits.CastToBytes(row))}, nil, 0, 0)
+		list := array.NewData(t.schema.Field(0).Type, 1, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+		col := array.MakeFromData(list)
+		rec := array.NewRecordBatch(t.schema, []arrow.Array{col}, 1)
+		err := t.w.Write(rec)
+		rec.Release()
+		col.Release()
+		list.Release()
+		child.Release()
+		if err != nil {
+			return err
+		}
+		t.rows++
+	}
+	return nil
 }
 
 func (t *tapWriter) close(want int) error {
