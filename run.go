@@ -181,7 +181,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 `)
 	jobs := fs.Int("j", runtime.NumCPU(), "stages to run at once")
 	var sets, force setFlags
-	fs.Var(&sets, "set", "override a parameter: params.NAME=VALUE or stages.STAGE.params.NAME=VALUE (repeatable)")
+	fs.Var(&sets, "set", "override a parameter: params.NAME=VALUE, +params.NAME=VALUE (add one) or stages.STAGE.params.NAME=VALUE (repeatable)")
 	fs.Var(&force, "force", "recompute STAGE (full or base name) even if cached, or all (repeatable)")
 	dry := fs.Bool("dry-run", false, "decide every stage, run nothing, write nothing")
 	cacheDir := fs.String("cache", "", "cache folder (default: the file's cache:, or $SELECTIVITY_CACHE)")
@@ -347,9 +347,10 @@ func cmdGC(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("gc", "gc EXPERIMENT.yaml... [--dry-run]", `  go run . gc configs/quickstart.yaml configs/study.yaml
   go run . gc configs/*.yaml --dry-run
 
-Removes every cache entry that none of the named experiments uses (as they
-are now, with their default parameters), and debris of interrupted runs.
-Entries kept alive by other experiments sharing the cache must be named too.
+Removes every cache entry that none of the named experiments uses — as they
+are now, and as their lock files record their last run — and the debris of
+interrupted runs. Name every experiment that shares the cache. gc refuses to
+run while a run uses the cache.
 `)
 	dry := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
 	cacheDir := fs.String("cache", "", "cache folder")
@@ -377,12 +378,34 @@ Entries kept alive by other experiments sharing the cache must be named too.
 		for _, k := range l.plan.Keys() {
 			keep[root][k] = true
 		}
+		// The results folder shows the last run, which may have used --set:
+		// keep what the lock file records too.
+		lock, err := pipeline.ReadLockFile(l.exp.LockFile)
+		if err != nil {
+			report(stderr, err)
+			return exitBadFile
+		}
+		for _, st := range lock.Stages {
+			keep[root][st.Key] = true
+		}
 	}
 	sort.Strings(roots)
 	var total int64
 	removed := 0
 	for _, root := range roots {
 		store := cache.Open(root)
+		if !*dry {
+			release, ok, err := store.Exclusive()
+			if err != nil {
+				report(stderr, err)
+				return exitFailed
+			}
+			if !ok {
+				fmt.Fprintf(stderr, "cache %s is in use by a run; nothing removed. Run gc when it has finished.\n", relToWD(root))
+				return exitFailed
+			}
+			defer release()
+		}
 		keys, err := store.Keys()
 		if err != nil {
 			report(stderr, err)
@@ -411,14 +434,16 @@ Entries kept alive by other experiments sharing the cache must be named too.
 			total += n
 			removed++
 		}
-		if !*dry {
-			n, err := store.CleanTemp()
-			if err != nil {
-				report(stderr, err)
-				return exitFailed
-			}
-			total += n
+		clean := store.CleanTemp
+		if *dry {
+			clean = store.TempDebris
 		}
+		n, err := clean()
+		if err != nil {
+			report(stderr, err)
+			return exitFailed
+		}
+		total += n
 	}
 	verb := "removed"
 	if *dry {

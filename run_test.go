@@ -405,3 +405,37 @@ func TestReadmeExampleLoads(t *testing.T) {
 		t.Errorf("README example: consistency reads %v", st)
 	}
 }
+
+func TestGCWaitsForRunsAndKeepsTheLastRun(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", `
+params: {v: 1}
+stages:
+  a: {kind: test-source, params: {value: "${params.v}"}}
+  slow: {kind: test-source, params: {bytes: 30000000, delay_ms: 30}}
+`)
+	// The last run used --set: gc keeps what the results folder shows.
+	if code, _, stderr := cliRun("run", f, "--set", "params.v=2", "--force", "slow"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, stdout, _ := cliRun("gc", f); code != 0 || !strings.Contains(stdout, "removed 0 entries") {
+		t.Errorf("gc removed what the lock file records: %s", stdout)
+	}
+	link := filepath.Join(dir, "results", "exp", "a", "values.txt")
+	if b, err := os.ReadFile(link); err != nil || string(b) != "2\n2\n2\n" {
+		t.Errorf("results link after gc: %q, %v", b, err)
+	}
+	// While a run uses the cache, gc removes nothing.
+	cmd := child(t, "run", f, "--force", "slow")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child to be writing", func() bool { return blobBytes(filepath.Join(dir, ".cache")) > 1<<20 })
+	code, _, stderr := cliRun("gc", f)
+	if code != 1 || !strings.Contains(stderr, "in use by a run") {
+		t.Errorf("gc during a run: exit %d: %s", code, stderr)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("the run failed: %v", err)
+	}
+}

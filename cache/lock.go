@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -102,4 +103,65 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 			f.Close() // closing the last descriptor releases the flock
 		})
 	}, true, nil
+}
+
+// Use marks the whole cache as in use until release is called: a run holds
+// it from start to end, so that gc, which needs Exclusive, never removes an
+// entry a run is reading. Any number of runs may use a cache at once. It
+// creates the cache folder.
+func (s *Store) Use() (release func(), err error) {
+	f, ok, err := s.flockRoot(unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	if !ok { // only Exclusive holders block a shared lock; wait for gc
+		for !ok && err == nil {
+			time.Sleep(lockPoll)
+			f, ok, err = s.flockRoot(unix.LOCK_SH)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil
+}
+
+// Exclusive takes the cache for gc if no run uses it now; ok is false, with
+// a nil error, when one does.
+func (s *Store) Exclusive() (release func(), ok bool, err error) {
+	f, ok, err := s.flockRoot(unix.LOCK_EX)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, true, nil
+}
+
+// flockRoot tries how (LOCK_SH or LOCK_EX) on the cache's use.lock without
+// blocking.
+func (s *Store) flockRoot(how int) (*os.File, bool, error) {
+	if err := os.MkdirAll(s.root, 0o777); err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	path := filepath.Join(s.root, "use.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, false, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("cache: flock %s: %w", path, err)
+	}
+	return f, true, nil
 }

@@ -230,7 +230,12 @@ func (s *Store) moveAsideAndDelete(key, dir string) error {
 // removal), so a free lock means the owner finished, failed or died. Folders
 // whose lock is held are left alone, as are names that do not start with a
 // key (the store never makes those).
-func (s *Store) CleanTemp() (freed int64, err error) {
+func (s *Store) CleanTemp() (freed int64, err error) { return s.cleanTemp(false) }
+
+// TempDebris is how many bytes CleanTemp would free now.
+func (s *Store) TempDebris() (int64, error) { return s.cleanTemp(true) }
+
+func (s *Store) cleanTemp(dryRun bool) (freed int64, err error) {
 	names, err := os.ReadDir(s.tmpDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -255,7 +260,9 @@ func (s *Store) CleanTemp() (freed int64, err error) {
 		}
 		p := filepath.Join(s.tmpDir(), name)
 		size, _ := treeSize(p)
-		if err := os.RemoveAll(p); err != nil {
+		if dryRun {
+			freed += size
+		} else if err := os.RemoveAll(p); err != nil {
 			errs = append(errs, fmt.Errorf("cache: remove stale %s: %w", p, err))
 		} else {
 			freed += size

@@ -289,7 +289,7 @@ func TestLoadSet(t *testing.T) {
 			p := e.Stage("stim").Params.(*sourceParams)
 			return p.N == 7 && p.Label == "2x" && p.Seed == 2
 		}},
-		{[]string{"params.extra.deep=1", "stages.acts.params.batch=4"}, func(e *Experiment) bool {
+		{[]string{"+params.extra.deep=1", "stages.acts.params.batch=4"}, func(e *Experiment) bool {
 			return reflect.DeepEqual(e.Params["extra"], map[string]any{"deep": 1}) && e.Stage("acts").Params.(*extractParams).Batch == 4
 		}},
 		{[]string{"stages.stim.params.label="}, func(e *Experiment) bool { return e.Stage("stim").Params.(*sourceParams).Label == "" }},
@@ -314,6 +314,8 @@ func TestLoadSet(t *testing.T) {
 		"stages.stim.seed=1",
 		"params..x=1",
 		"params.layers=${params.nope}",
+		"params.sed=4",
+		"+stages.stim.params.n=2",
 	}})
 	checkProblems(t, err, filepath.Join(dir, "exp.yaml"), []string{
 		`--set foo=1: want params.NAME=VALUE or stages.STAGE.params.KEY=VALUE`,
@@ -324,6 +326,8 @@ func TestLoadSet(t *testing.T) {
 		`--set cache=/x: want params.NAME=VALUE or stages.STAGE.params.KEY=VALUE`,
 		`--set stages.stim.seed=1: want params.NAME=VALUE or stages.STAGE.params.KEY=VALUE`,
 		`--set params..x=1: empty name in "params..x"`,
+		`--set params.sed=4: no parameter params.sed (did you mean "seed"?); write +params.sed=VALUE to add one`,
+		`--set +stages.stim.params.n=2: + adds experiment parameters only: +params.NAME=VALUE`,
 		`--set params.layers=${params.nope}: ${params.nope}: no parameter params.nope`,
 		`--set stages.stim.params.bogus=1: params.bogus: unknown parameter; valid keys: label, n, seed, weights`,
 		`--set stages.stim.params.n=abc: params.n: want an integer, got string "abc"`,

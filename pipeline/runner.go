@@ -54,6 +54,13 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	if err != nil {
 		return nil, err
 	}
+	if !opts.DryRun {
+		release, err := store.Use() // keeps gc away while this run reads entries
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	rep := opts.Progress
 	width := 0
 	for _, n := range p.Nodes {

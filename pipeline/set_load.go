@@ -20,7 +20,10 @@ func (l *loader) applySets() {
 			l.errorf(at, "want PATH=VALUE")
 			continue
 		}
-		segs := strings.Split(strings.TrimSpace(key), ".")
+		key = strings.TrimSpace(key)
+		add := strings.HasPrefix(key, "+") // Hydra's +key=value: add a parameter
+		key = strings.TrimPrefix(key, "+")
+		segs := strings.Split(key, ".")
 		if slices.Contains(segs, "") {
 			l.errorf(at, "empty name in %q", key)
 			continue
@@ -30,6 +33,9 @@ func (l *loader) applySets() {
 		case len(segs) >= 2 && segs[0] == "params":
 			target = l.params
 			segs = segs[1:]
+		case add:
+			l.errorf(at, "+ adds experiment parameters only: +params.NAME=VALUE")
+			continue
 		case len(segs) >= 4 && segs[0] == "stages" && segs[2] == "params":
 			d := l.byBase[segs[1]]
 			if d == nil {
@@ -49,12 +55,13 @@ func (l *loader) applySets() {
 			}
 			target = d.params
 			segs = segs[3:]
+			add = true // the kind's decoder reports unknown stage parameters
 		default:
 			l.errorf(at, "want params.NAME=VALUE or stages.STAGE.params.KEY=VALUE")
 			continue
 		}
 		if v := l.parseSetValue(val, at); v != nil {
-			l.setPath(target, segs, v, at)
+			l.setPath(target, segs, v, at, add)
 		}
 	}
 }
@@ -82,11 +89,21 @@ func (l *loader) parseSetValue(val string, at *yaml.Node) *yaml.Node {
 	return x.expand(doc.Content[0], false)
 }
 
-// setPath sets the value at keys below mapping n, making mappings on the way.
-func (l *loader) setPath(n *yaml.Node, keys []string, v *yaml.Node, at *yaml.Node) {
+// setPath sets the value at keys below mapping n. With add it makes the
+// keys (and mappings on the way) that are missing; without, a missing key
+// is an error, so that a typo cannot pass unnoticed.
+func (l *loader) setPath(n *yaml.Node, keys []string, v *yaml.Node, at *yaml.Node, add bool) {
 	for i, k := range keys {
 		next := mapGet(n, k)
 		switch {
+		case next == nil && !add:
+			var have []string
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				have = append(have, n.Content[j].Value)
+			}
+			l.errorf(at, "no parameter params.%s%s; write +params.%s=VALUE to add one",
+				strings.Join(keys[:i+1], "."), suggest(k, have), strings.Join(keys, "."))
+			return
 		case i == len(keys)-1 && next != nil:
 			for j := 0; j+1 < len(n.Content); j += 2 {
 				if n.Content[j+1] == next {
