@@ -45,21 +45,25 @@ type LockOutput struct {
 
 const lockSchema = 1
 
-// ReadLockFile reads path; a missing file is an empty lock.
+// ReadLockFile reads path; a missing file is an empty lock. A file that
+// cannot be read or parsed (a merge conflict, say) gives an empty lock and
+// an error saying why: the lock only explains decisions, it never makes
+// them, so callers may warn and go on.
 func ReadLockFile(path string) (*LockFile, error) {
-	lf := &LockFile{Schema: lockSchema, Stages: map[string]*LockStage{}}
+	empty := func() *LockFile { return &LockFile{Schema: lockSchema, Stages: map[string]*LockStage{}} }
+	lf := empty()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return lf, nil
 	}
 	if err != nil {
-		return nil, err
+		return lf, fmt.Errorf("lock file %w", err)
 	}
 	if err := yaml.Unmarshal(b, lf); err != nil {
-		return nil, fmt.Errorf("%s: not a lock file: %w", path, err)
+		return empty(), fmt.Errorf("%s: not a lock file: %w", path, err)
 	}
 	if lf.Schema != lockSchema {
-		return nil, fmt.Errorf("%s: lock file schema %d, this program writes %d", path, lf.Schema, lockSchema)
+		return empty(), fmt.Errorf("%s: lock file schema %d, this program reads %d", path, lf.Schema, lockSchema)
 	}
 	if lf.Stages == nil {
 		lf.Stages = map[string]*LockStage{}
@@ -144,6 +148,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil { // CreateTemp makes it 0600
 		return err
 	}
 	return os.Rename(f.Name(), path)

@@ -203,10 +203,27 @@ func inputChanges(n *Node, last *LockStage) []string {
 			slots = append(slots, s)
 		}
 	}
+	keys := func(refs []string) string { // "stage=key,…" → "key,…"
+		ks := make([]string, len(refs))
+		for i, r := range refs {
+			_, ks[i], _ = strings.Cut(r, "=")
+		}
+		return strings.Join(ks, ",")
+	}
+	names := func(refs []string) string {
+		ns := make([]string, len(refs))
+		for i, r := range refs {
+			ns[i], _, _ = strings.Cut(r, "=")
+		}
+		return strings.Join(ns, ", ")
+	}
 	var out []string
 	for _, s := range slots {
-		if strings.Join(old[s], ",") != strings.Join(cur[s], ",") {
+		switch {
+		case keys(old[s]) != keys(cur[s]):
 			out = append(out, "input "+s+" changed")
+		case names(old[s]) != names(cur[s]): // stages' names label their outputs
+			out = append(out, fmt.Sprintf("input %s renamed: %s → %s", s, names(old[s]), names(cur[s])))
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,9 @@ type RunOptions struct {
 	Force []string
 	// DryRun decides and reports each stage but runs nothing and writes nothing.
 	DryRun bool
+	// Verify re-hashes every file of every cached stage before trusting it,
+	// instead of the cheap check (sizes, and hashes of files whose mtime moved).
+	Verify bool
 	// Progress receives the per-stage lines and the stages' bars.
 	Progress *progress.Reporter
 }
@@ -50,9 +54,10 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	if err != nil {
 		return nil, err
 	}
+	rep := opts.Progress
 	lock, err := ReadLockFile(p.Exp.LockFile)
-	if err != nil {
-		return nil, err
+	if err != nil { // only explains reasons; the run rewrites it
+		rep.Println(fmt.Sprintf("warning: %v; it will be rewritten", err))
 	}
 	if !opts.DryRun {
 		release, err := store.Use() // keeps gc away while this run reads entries
@@ -61,7 +66,6 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		}
 		defer release()
 	}
-	rep := opts.Progress
 	width := 0
 	for _, n := range p.Nodes {
 		width = max(width, len(n.Stage.Name))
@@ -74,9 +78,14 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		mu.Unlock()
 		line := fmt.Sprintf("%-9s %-*s", o.State, width, o.Stage)
 		switch o.State {
-		case "ran", "cached":
+		case "ran":
 			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
-		case "would run", "failed", "skipped":
+			if o.Reason != "never run" {
+				line += "  (" + o.Reason + ")"
+			}
+		case "cached":
+			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
+		case "would run", "failed", "cancelled", "skipped":
 			line += "  (" + o.Reason + ")"
 		}
 		rep.Println(line)
@@ -90,7 +99,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	run := func(ctx context.Context, name string) error {
 		n := p.index[name]
 		start := time.Now()
-		d := p.Decide(n, store, lock, forced[name], false)
+		d := p.Decide(n, store, lock, forced[name], opts.Verify)
 		o := &Outcome{Decision: d, State: "cached"}
 		switch {
 		case d.Cached:
@@ -98,8 +107,10 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 			o.State = "would run"
 		default:
 			var ran bool
-			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], entry, rep)
+			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts.Verify, entry, rep)
 			switch {
+			case o.Err != nil && ctx.Err() != nil && errors.Is(o.Err, ctx.Err()):
+				o.State, o.Reason = "cancelled", "interrupted"
 			case o.Err != nil:
 				o.State, o.Reason = "failed", o.Err.Error()
 			case ran:
@@ -123,7 +134,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	for i, n := range p.Nodes {
 		o := outcomes[n.Stage.Name]
 		list[i] = o
-		if o.Err != nil {
+		if o.Err != nil && o.State != "cancelled" {
 			errs = multierror.Append(errs, fmt.Errorf("stage %s: %w", o.Stage, o.Err))
 		}
 	}
@@ -159,14 +170,18 @@ func (p *Plan) forced(names []string) (map[string]bool, error) {
 // compute runs n's kind under the key's lock into a cache transaction. It
 // reports ran = false when another process, or another stage of this run
 // with the same key, finished the key while this one waited for the lock.
-func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, entry func(string) *cache.Entry, rep *progress.Reporter) (e *cache.Entry, ran bool, err error) {
+func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced, verify bool, entry func(string) *cache.Entry, rep *progress.Reporter) (e *cache.Entry, ran bool, err error) {
 	unlock, err := store.Lock(ctx, n.Key)
 	if err != nil {
 		return nil, false, err
 	}
 	defer unlock()
+	lookup := store.Lookup
+	if verify {
+		lookup = store.Verify
+	}
 	if !forced {
-		if e, err := store.Lookup(n.Key); err == nil {
+		if e, err := lookup(n.Key); err == nil {
 			return e, false, nil
 		}
 	}
@@ -257,6 +272,17 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 			delete(lock.Stages, name)
 		}
 	}
+	if ents, err := os.ReadDir(p.Exp.ResultsDir); err == nil {
+		for _, d := range ents {
+			if d.IsDir() && !stagesNow[d.Name()] { // a stage no longer in the experiment
+				dir := filepath.Join(p.Exp.ResultsDir, d.Name())
+				if err := pruneLinks(dir, nil, store.Root()); err != nil {
+					errs = multierror.Append(errs, fmt.Errorf("results of removed stage %s: %w", d.Name(), err))
+				}
+				_ = os.Remove(dir) // only if nothing of the user's is left
+			}
+		}
+	}
 	lock.Experiment = p.Exp.Name
 	if err := lock.Write(p.Exp.LockFile); err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
@@ -282,7 +308,7 @@ func linkResults(dir string, e *cache.Entry, cacheRoot string) error {
 		if cur, err := os.Readlink(link); err == nil && cur == target {
 			continue
 		}
-		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		if fi, err := os.Lstat(link); err == nil && (fi.Mode()&os.ModeSymlink == 0 || !intoCache(link, cacheRoot)) {
 			return fmt.Errorf("%s exists and is not a link made by this program; move it away", link)
 		}
 		tmp := link + ".tmp-link"
@@ -294,42 +320,55 @@ func linkResults(dir string, e *cache.Entry, cacheRoot string) error {
 			return err
 		}
 	}
-	root, err := filepath.Abs(cacheRoot)
-	if err != nil {
-		return err
-	}
-	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.Type()&os.ModeSymlink == 0 {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if want[rel] {
-			return nil
-		}
-		target, err := os.Readlink(path)
+	return pruneLinks(dir, want, cacheRoot)
+}
+
+// pruneLinks removes the links under dir that point into the cache and are
+// not in want (paths relative to dir), and then the folders they leave
+// empty. Anything else is the user's and stays.
+func pruneLinks(dir string, want map[string]bool, cacheRoot string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
+		if d.IsDir() {
+			dirs = append(dirs, path)
+			return nil
 		}
-		if strings.HasPrefix(target, root+string(filepath.Separator)) {
-			return os.Remove(path)
+		rel, _ := filepath.Rel(dir, path)
+		if d.Type()&os.ModeSymlink == 0 || want[rel] || !intoCache(path, cacheRoot) {
+			return nil
 		}
-		return nil
+		return os.Remove(path)
 	})
+	for i := len(dirs) - 1; i > 0; i-- { // deepest first; dir itself is the caller's
+		_ = os.Remove(dirs[i]) // fails, as it should, if not empty
+	}
+	return err
+}
+
+// intoCache tells whether the symlink at path points into the cache.
+func intoCache(path, cacheRoot string) bool {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return false
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(path), target)
+	}
+	root, err := filepath.Abs(cacheRoot)
+	return err == nil && strings.HasPrefix(filepath.Clean(target), root+string(filepath.Separator))
 }
 
 // Status decides every stage of p without running or writing anything.
-// verify re-hashes every cached file.
+// verify re-hashes every cached file. An unreadable lock file is returned
+// as an error beside the decisions, which do not depend on it.
 func Status(p *Plan, store *cache.Store, verify bool) ([]Decision, error) {
-	lock, err := ReadLockFile(p.Exp.LockFile)
-	if err != nil {
-		return nil, err
-	}
+	lock, err := ReadLockFile(p.Exp.LockFile) // unreadable: decisions stand, reasons are vaguer
 	ds := make([]Decision, len(p.Nodes))
 	for i, n := range p.Nodes {
 		ds[i] = p.Decide(n, store, lock, false, verify)
 	}
-	return ds, nil
+	return ds, err
 }

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -218,7 +219,9 @@ type dirFile struct {
 // Dir returns the digest of a folder's content: every regular file under it
 // contributes its slash-separated path relative to the folder and its
 // content digest, in sorted order of those paths. The folder's own name and
-// location, mtimes, permissions and empty subfolders do not count.
+// location, mtimes, permissions and empty subfolders do not count, nor do
+// hidden files and folders (names starting with "."): .DS_Store and the
+// like must not rerun an analysis, and no stage reads them.
 // Symlinks, to files or folders, are followed wherever they point, since
 // stimulus sets are often assembled from links; a link back to a folder
 // being walked is an error, as are broken links and special files (fifos,
@@ -247,7 +250,7 @@ func (h *Hasher) Dir(path string) (string, error) {
 		return "", err
 	}
 	sum := sha256.New()
-	io.WriteString(sum, "selectivity folder digest v1\n")
+	io.WriteString(sum, "selectivity folder digest v2\n")
 	var n [binary.MaxVarintLen64]byte
 	for i, f := range files {
 		sum.Write(n[:binary.PutUvarint(n[:], uint64(len(f.rel)))])
@@ -274,6 +277,9 @@ func walk(dir, rel string, info fs.FileInfo, ancestors map[[2]uint64]bool, files
 		return fmt.Errorf("digest: %w", err)
 	}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
 		p := filepath.Join(dir, e.Name())
 		r := e.Name()
 		if rel != "" {

@@ -236,6 +236,9 @@ func TestDirDigest(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(b, "empty", "emptier"), 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// Nor do hidden files and folders.
+	write(t, filepath.Join(b, ".DS_Store"), "finder")
+	write(t, filepath.Join(b, "faces", ".git", "HEAD"), "ref")
 	h := newHasher(t, "")
 	da, db := mustDir(t, h, a), mustDir(t, h, b)
 	if da != db {
