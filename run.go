@@ -478,6 +478,10 @@ func cmdKinds(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
+	if len(pos) > 1 {
+		fmt.Fprintln(stderr, "kinds takes at most one kind")
+		return exitBadFile
+	}
 	if len(pos) == 0 {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		for _, name := range stages.Names() {
@@ -515,8 +519,8 @@ func cmdKinds(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdStimuli(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("stimuli export", "stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed] [--set k=v]...", `  go run . stimuli export configs/quickstart.yaml --out /tmp/stimuli
-  go run . stimuli export configs/quickstart.yaml --out /tmp/seen --preprocessed   # as the network sees them
+	fs := newFlagSet("stimuli export", "stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed] [--set k=v]...", `  go run . stimuli export configs/quickstart.yaml --stage stim --out /tmp/stimuli
+  go run . stimuli export configs/quickstart.yaml --stage faces --out /tmp/seen --preprocessed   # as the network sees them
 
 Writes the stimuli of a stimuli stage as PNG folders (<category>/<category>-<n>.png,
 or <identity>/<n>.png for identity sets) so that people can look at them.
@@ -526,8 +530,11 @@ or <identity>/<n>.png for identity sets) so that people can look at them.
 	pre := fs.Bool("preprocessed", false, "write the resized, cropped images the network sees")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a parameter, as for run (repeatable)")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		args = []string{"export", "--help"}
+	}
 	if len(args) == 0 || args[0] != "export" {
-		fmt.Fprintln(stderr, "want: stimuli export EXPERIMENT.yaml --out DIR")
+		fmt.Fprintln(stderr, "want: stimuli export EXPERIMENT.yaml --out DIR (see stimuli export --help)")
 		return exitBadFile
 	}
 	pos, code, ok := parse(fs, args[1:], stdout, stderr)
@@ -550,7 +557,17 @@ or <identity>/<n>.png for identity sets) so that people can look at them.
 		}
 	}
 	if len(found) != 1 {
-		fmt.Fprintf(stderr, "%s: %d stimuli stages match; name one with --stage\n", pos[0], len(found))
+		var names []string
+		for _, st := range exp.Stages {
+			if st.Kind.Name() == "stimuli" {
+				names = append(names, st.Name)
+			}
+		}
+		if *stage != "" {
+			fmt.Fprintf(stderr, "%s: no stimuli stage %q; stimuli stages: %s\n", pos[0], *stage, strings.Join(names, ", "))
+		} else {
+			fmt.Fprintf(stderr, "%s: %d stimuli stages (%s); name one with --stage\n", pos[0], len(names), strings.Join(names, ", "))
+		}
 		return exitBadFile
 	}
 	if ents, err := os.ReadDir(*out); err == nil && len(ents) > 0 {

@@ -497,6 +497,11 @@ func (l *loader) matrixCombos(d *stageDef) (keys []string, values [][]*yaml.Node
 			exclude = v
 			return
 		}
+		if editDistance(strings.ToLower(k.Value), "exclude") <= 2 || k.Value == "include" {
+			l.errorf(k, "matrix key %q: did you mean exclude? (include is not supported; any other key is a sweep dimension)", k.Value)
+			ok = false
+			return
+		}
 		if !stageNameRE.MatchString(k.Value) || len(k.Value) > maxNameLen {
 			l.errorf(k, "invalid matrix key %q: want letters, digits, '_' and '-', starting with a letter, at most %d characters", k.Value, maxNameLen)
 			ok = false

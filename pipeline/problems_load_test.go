@@ -30,6 +30,8 @@ func TestLoadProblems(t *testing.T) {
 		{"bad stage names", "stages:\n  a.b: {kind: load-source}\n  Ab: {kind: load-source}\n  aB: {kind: load-source}\n  " + strings.Repeat("x", 65) + ": {kind: load-source}\n",
 			[]string{`2:3: invalid stage name "a.b"`, `4:3: stage names Ab and aB differ only in case`, `5:3: invalid stage name "xxx`}},
 		{"case clash of expansions", "stages:\n  m:\n    kind: load-source\n    matrix: {v: [A, a]}\n", []string{`4:5: stage names m@A and m@a differ only in case`}},
+		{"exclude misspelt", "stages:\n  m:\n    kind: load-source\n    matrix: {v: [a, b], excludes: [{v: a}]}\n",
+			[]string{`4:25: matrix key "excludes": did you mean exclude?`}},
 		{"colliding expansions", "stages:\n  m:\n    kind: load-source\n    matrix: {a: [x-y, x], b: [z, y-z]}\n", []string{`4:5: stage name m@x-y-z is given twice`}},
 		{"matrix problems", `
 stages:

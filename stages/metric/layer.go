@@ -120,8 +120,7 @@ func runLayer(ctx context.Context, job *stages.Job, l aggregate.Layer, d *design
 		if err := loadChunk(ws, buf[:k*m], src, i0, k); err != nil {
 			return nil, err
 		}
-		computeChunk(ws, res, buf[:k*m], m, k, i0)
-		bar.Add(int64(k))
+		computeChunk(ws, res, buf[:k*m], m, k, i0, bar)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -294,8 +293,8 @@ const blockItems = 64
 
 // computeChunk computes the metrics of the k items in scratch (item-major,
 // m values each), items i0… of the layer, into res; workers take blocks of
-// items.
-func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 int) {
+// items and count them on bar.
+func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 int, bar stages.Bar) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -307,9 +306,11 @@ func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 in
 				if b0 >= k {
 					return
 				}
-				for kk := b0; kk < min(b0+blockItems, k); kk++ {
+				b1 := min(b0+blockItems, k)
+				for kk := b0; kk < b1; kk++ {
 					w.item(res, i0+kk, scratch[kk*m:(kk+1)*m])
 				}
+				bar.Add(int64(b1 - b0))
 			}
 		}()
 	}
