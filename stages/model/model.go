@@ -87,6 +87,9 @@ func (p *Params) Validate() []stages.FieldError {
 	case p.Init == "random" && p.Weights != "":
 		errs = append(errs, stages.FieldError{Field: "weights", Msg: "only read with init: checkpoint; set init: checkpoint or remove weights"})
 	}
+	if fi, err := os.Stat(string(p.Weights)); p.Weights != "" && err == nil && fi.IsDir() {
+		errs = append(errs, stages.FieldError{Field: "weights", Msg: fmt.Sprintf("%s is a folder; want the checkpoint file", p.Weights)})
+	}
 	return errs
 }
 

@@ -3,6 +3,7 @@ package stimuli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -93,6 +94,8 @@ func (p *Params) Validate() []stages.FieldError {
 	case "folder":
 		if p.Path == "" {
 			add("path", "required when source is folder")
+		} else if fi, err := os.Stat(string(p.Path)); err == nil && !fi.IsDir() {
+			add("path", "%s is a file; want the dataset's folder", p.Path)
 		}
 		if p.Identities > 0 {
 			add("identities", "only for synthetic identity sets; a folder identity set takes layout: identities")
