@@ -14,6 +14,7 @@ import (
 
 	"selectivity/cache"
 	"selectivity/pipeline"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages/stagetest"
 )
 
@@ -26,18 +27,6 @@ func TestMain(m *testing.M) {
 		os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
-}
-
-func write(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // child returns the program as a subprocess.
@@ -73,7 +62,7 @@ stages:
 
 func TestRunTwiceIsAllCached(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "demo.yaml", exp)
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
 	if code, _, stderr := cliRun("run", f, "-j", "2"); code != 0 {
 		t.Fatalf("first run: exit %d\n%s", code, stderr)
 	}
@@ -96,7 +85,7 @@ func TestRunTwiceIsAllCached(t *testing.T) {
 
 func TestStatusExitCodesAndJSON(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "demo.yaml", exp)
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
 	code, stdout, _ := cliRun("status", f)
 	if code != 1 || strings.Count(stdout, "never run") != 6 {
 		t.Errorf("status before run: exit %d\n%s", code, stdout)
@@ -124,14 +113,14 @@ func TestStatusExitCodesAndJSON(t *testing.T) {
 			t.Errorf("reason for a: %q", s.Reason)
 		}
 	}
-	if code, _, stderr := cliRun("status", write(t, dir, "bad.yaml", "stages: {x: {kind: nope}}\n")); code != 2 || !strings.Contains(stderr, "bad.yaml:1:") {
+	if code, _, stderr := cliRun("status", pipelinetest.Write(t, dir, "bad.yaml", "stages: {x: {kind: nope}}\n")); code != 2 || !strings.Contains(stderr, "bad.yaml:1:") {
 		t.Errorf("status of a bad file: exit %d\n%s", code, stderr)
 	}
 }
 
 func TestBadFileReportsEveryProblemAndWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "bad.yaml", `stages:
+	f := pipelinetest.Write(t, dir, "bad.yaml", `stages:
   a:
     kind: test-source
     params: {value: abc, n: 0}
@@ -186,7 +175,7 @@ func blobBytes(cacheDir string) int64 {
 
 func TestSIGKILLMidWriteLeavesNoEntry(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "kill.yaml", `
+	f := pipelinetest.Write(t, dir, "kill.yaml", `
 stages:
   slow: {kind: test-source, params: {bytes: 50000000, delay_ms: 30}}
 `)
@@ -209,7 +198,7 @@ stages:
 		t.Errorf("status after the kill: exit %d, want 1", code)
 	}
 	// The rerun recovers: it computes a complete entry.
-	write(t, dir, "kill.yaml", `
+	pipelinetest.Write(t, dir, "kill.yaml", `
 stages:
   slow: {kind: test-source, params: {bytes: 50000000}}
 `)
@@ -239,7 +228,7 @@ stages:
 
 func TestInterruptCancelsAndLeavesNoEntry(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "int.yaml", `
+	f := pipelinetest.Write(t, dir, "int.yaml", `
 stages:
   slow: {kind: test-source, params: {bytes: 50000000, delay_ms: 30}}
   quick: {kind: test-source}
@@ -274,7 +263,7 @@ stages:
 func TestTwoProcessesComputeEachKeyOnce(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "runs.log")
-	f := write(t, dir, "two.yaml", `
+	f := pipelinetest.Write(t, dir, "two.yaml", `
 cache: shared-cache
 stages:
   slow: {kind: test-source, params: {bytes: 8000000, delay_ms: 40}}
@@ -314,7 +303,7 @@ stages:
 
 func TestDagFormats(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "demo.yaml", exp)
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
 	for format, want := range map[string]*regexp.Regexp{
 		"text":    regexp.MustCompile(`total \(test-sum\)\n  in ← a, sweep@1-plain, sweep@1-doubled, sweep@2-plain, sweep@2-doubled`),
 		"dot":     regexp.MustCompile(`"sweep@2-doubled" -> "total" \[label="in"\]`),
@@ -329,8 +318,8 @@ func TestDagFormats(t *testing.T) {
 
 func TestGCKeepsWhatNamedExperimentsUse(t *testing.T) {
 	dir := t.TempDir()
-	one := write(t, dir, "one.yaml", "stages:\n  a: {kind: test-source}\n")
-	two := write(t, dir, "two.yaml", "stages:\n  a: {kind: test-source}\n  b: {kind: test-source, params: {bytes: 3000000}}\n")
+	one := pipelinetest.Write(t, dir, "one.yaml", "stages:\n  a: {kind: test-source}\n")
+	two := pipelinetest.Write(t, dir, "two.yaml", "stages:\n  a: {kind: test-source}\n  b: {kind: test-source, params: {bytes: 3000000}}\n")
 	cliRun("run", one)
 	cliRun("run", two)
 	code, stdout, _ := cliRun("gc", one, "--dry-run")
@@ -396,7 +385,7 @@ func TestReadmeExampleLoads(t *testing.T) {
 	if m == nil {
 		t.Fatal("README.md has no example experiment")
 	}
-	f := write(t, t.TempDir(), "sweep.yaml", string(m[1]))
+	f := pipelinetest.Write(t, t.TempDir(), "sweep.yaml", string(m[1]))
 	exp, err := pipeline.Load(f, pipeline.LoadOptions{SkipFileChecks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +397,7 @@ func TestReadmeExampleLoads(t *testing.T) {
 
 func TestGCWaitsForRunsAndKeepsTheLastRun(t *testing.T) {
 	dir := t.TempDir()
-	f := write(t, dir, "exp.yaml", `
+	f := pipelinetest.Write(t, dir, "exp.yaml", `
 params: {v: 1}
 stages:
   a: {kind: test-source, params: {value: "${params.v}"}}

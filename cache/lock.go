@@ -75,19 +75,9 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("cache: lock %s: %w", key, err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if errors.Is(err, unix.EWOULDBLOCK) {
+	if locked, err := tryFlock(f, unix.LOCK_EX); err != nil || !locked {
 		f.Close()
-		return nil, false, nil
-	}
-	if err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("cache: flock %s: %w", path, err)
+		return nil, false, err
 	}
 	held.Lock()
 	held.n[path]++
@@ -149,19 +139,26 @@ func (s *Store) flockRoot(how int) (*os.File, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("cache: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if errors.Is(err, unix.EWOULDBLOCK) {
+	if locked, err := tryFlock(f, how); err != nil || !locked {
 		f.Close()
-		return nil, false, nil
-	}
-	if err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("cache: flock %s: %w", path, err)
+		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// tryFlock tries how (LOCK_SH or LOCK_EX) on f without blocking, again
+// when interrupted: false, with a nil error, if another holds a lock that
+// conflicts.
+func tryFlock(f *os.File, how int) (bool, error) {
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		case !errors.Is(err, unix.EINTR):
+			return false, fmt.Errorf("cache: flock %s: %w", f.Name(), err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 )
 
@@ -41,13 +42,6 @@ func loadFixtures(t *testing.T) *fixtures {
 	}
 	return &fx
 }
-
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
 
 // writeExtract writes the fixture's layers as an extract stage does, plus a
 // stand-in images.arrow and a logits matrix that is not a layer.
@@ -81,7 +75,7 @@ func run(t *testing.T, in stages.Input, p *Params) (string, error) {
 	t.Helper()
 	out := t.TempDir()
 	job := &stages.Job{Stage: "aggregate", Params: p, OutDir: out,
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}, Logf: t.Logf}
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
 	return out, kind{}.Run(context.Background(), job)
 }
 
@@ -158,7 +152,7 @@ func TestLayersParamAndErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	job := &stages.Job{Stage: "a", Params: &Params{Method: "l2"}, OutDir: t.TempDir(),
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}}
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}}
 	if err := (kind{}).Run(ctx, job); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}

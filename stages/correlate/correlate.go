@@ -144,18 +144,18 @@ func (r *rows) add(in stages.Input, layer, level, agg string) {
 	r.agg = append(r.agg, agg)
 }
 
-func (r *rows) lead(t *metric.Table) {
-	t.String("input", r.input)
+func (r *rows) lead(t *arrowfile.Table) {
+	t.Strings("input", r.input)
 	for k, key := range r.keys {
 		name := key
 		if slices.Contains(fixed, key) {
 			name = "matrix_" + key
 		}
-		t.String(name, r.matrix[k])
+		t.Strings(name, r.matrix[k])
 	}
-	t.String("layer", r.layer)
-	t.String("level", r.level)
-	t.String("aggregation", r.agg)
+	t.Strings("layer", r.layer)
+	t.Strings("level", r.level)
+	t.Strings("aggregation", r.agg)
 }
 
 // runMetrics is mode metrics.
@@ -221,19 +221,19 @@ func runMetrics(ctx context.Context, job *stages.Job, ins []stages.Input) error 
 		bar.Done()
 	}
 
-	var t metric.Table
+	var t arrowfile.Table
 	pr.lead(&t)
-	t.String("metric_a", metricA)
-	t.String("metric_b", metricB)
-	t.Float64("rho", rho)
-	t.Int64("n", n)
+	t.Strings("metric_a", metricA)
+	t.Strings("metric_b", metricB)
+	t.Float64s("rho", rho)
+	t.Int64s("n", n)
 	if err := t.Write(job.Output(PairsFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
 	cr.lead(&t)
-	t.Float64("mean_rho", meanRho)
-	t.Float64("sem", sem)
-	t.Int64("pairs", npairs)
+	t.Float64s("mean_rho", meanRho)
+	t.Float64s("sem", sem)
+	t.Int64s("pairs", npairs)
 	if err := t.Write(job.Output(ConsistencyFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
@@ -251,28 +251,15 @@ func metricLayers(in stages.Input) ([]string, error) {
 		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
 	}
 	defer r.Close()
+	all, err := arrowfile.StringColumn(r, "layer")
+	if err != nil {
+		return nil, err
+	}
 	var layers []string
-	for b := range r.NumRecords() {
-		rec, err := r.Record(b)
-		if err != nil {
-			return nil, err
+	for _, l := range all {
+		if !slices.Contains(layers, l) {
+			layers = append(layers, l)
 		}
-		idx := rec.Schema().FieldIndices("layer")
-		if len(idx) != 1 {
-			rec.Release()
-			return nil, fmt.Errorf("%s: no column layer", r.Path())
-		}
-		col, ok := rec.Column(idx[0]).(interface{ Value(int) string })
-		if !ok {
-			rec.Release()
-			return nil, fmt.Errorf("%s: column layer is not utf8", r.Path())
-		}
-		for i := range int(rec.NumRows()) {
-			if l := strings.Clone(col.Value(i)); !slices.Contains(layers, l) {
-				layers = append(layers, l)
-			}
-		}
-		rec.Release()
 	}
 	return layers, nil
 }
@@ -292,7 +279,7 @@ func readMetricTable(in stages.Input, layer string) (vals [][]float64, names []s
 		if len(r.Schema().FieldIndices(col)) == 0 {
 			continue
 		}
-		v, err := metric.ReadFloat64s(r, col)
+		v, err := arrowfile.Float64Column(r, col)
 		if err != nil {
 			return nil, nil, "", "", fmt.Errorf("input %s: %w", in.Stage, err)
 		}
@@ -350,14 +337,14 @@ func runValues(ctx context.Context, job *stages.Job, p *Params, x, y stages.Inpu
 		rho = append(rho, s.Spearman(xv, yv))
 		n = append(n, int64(pairCount(xv, yv)))
 	}
-	var t metric.Table
-	t.String("layer", layerCol)
-	t.String("x_stage", xs)
-	t.String("x", xc)
-	t.String("y_stage", ys)
-	t.String("y", yc)
-	t.Float64("rho", rho)
-	t.Int64("n", n)
+	var t arrowfile.Table
+	t.Strings("layer", layerCol)
+	t.Strings("x_stage", xs)
+	t.Strings("x", xc)
+	t.Strings("y_stage", ys)
+	t.Strings("y", yc)
+	t.Float64s("rho", rho)
+	t.Int64s("n", n)
 	if err := t.Write(job.Output(SpearmanFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
@@ -372,11 +359,11 @@ func readValues(in stages.Input, layer, col string) (vals, items []float64, err 
 		return nil, nil, fmt.Errorf("input %s: layer %s: %w", in.Stage, layer, err)
 	}
 	defer r.Close()
-	if vals, err = metric.ReadFloat64s(r, col); err != nil {
+	if vals, err = arrowfile.Float64Column(r, col); err != nil {
 		return nil, nil, fmt.Errorf("input %s: %w", in.Stage, err)
 	}
 	if len(r.Schema().FieldIndices("item")) == 1 {
-		if items, err = metric.ReadFloat64s(r, "item"); err != nil {
+		if items, err = arrowfile.Float64Column(r, "item"); err != nil {
 			return nil, nil, fmt.Errorf("input %s: %w", in.Stage, err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric"
 )
@@ -112,15 +113,15 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 	for _, name := range []string{"conv_a", "conv_b"} {
 		l := c.Layers[name]
 		cols := map[string][]F{"fsi": l.FSI, "dprime": l.DPrime, "wilcoxon": l.WZ, "ttest": l.TT}
-		var tb metric.Table
+		var tb arrowfile.Table
 		item := make([]int64, len(l.FSI))
 		for i := range item {
 			item[i] = int64(i)
 		}
-		tb.Int64("item", item)
+		tb.Int64s("item", item)
 		// Written in the caller's order: the kind must sort them.
 		for _, m := range metrics {
-			tb.Float64(metric.ValueColumn[m], fs(cols[m]))
+			tb.Float64s(metric.ValueColumn[m], fs(cols[m]))
 		}
 		if err := tb.Write(filepath.Join(dir, name+".arrow"), map[string]string{"level": level, "aggregation": agg, "layer": name}); err != nil {
 			t.Fatal(err)
@@ -130,8 +131,8 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 			sumLayers = append(sumLayers, name)
 		}
 	}
-	var tb metric.Table
-	tb.String("layer", sumLayers)
+	var tb arrowfile.Table
+	tb.Strings("layer", sumLayers)
 	if err := tb.Write(filepath.Join(dir, metric.SummaryFile), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -139,17 +140,10 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 	return in
 }
 
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
-
 func run(t *testing.T, p *Params, inputs map[string][]stages.Input) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	job := &stages.Job{Stage: "correlate", Params: p, OutDir: out, Inputs: inputs, Progress: nopProgress{}}
+	job := &stages.Job{Stage: "correlate", Params: p, OutDir: out, Inputs: inputs, Progress: pipelinetest.Progress{}}
 	return out, kind{}.Run(context.Background(), job)
 }
 
@@ -306,13 +300,13 @@ func TestValuesMode(t *testing.T) {
 		t.Errorf("item count mismatch: %v", err)
 	}
 	shuffled := writeMetricStage(t, def, nil)
-	var tbw metric.Table
+	var tbw arrowfile.Table
 	items := make([]int64, 192)
 	for i := range items {
 		items[i] = int64(191 - i)
 	}
-	tbw.Int64("item", items)
-	tbw.Float64("fsi", fs(def.Layers["conv_a"].FSI))
+	tbw.Int64s("item", items)
+	tbw.Float64s("fsi", fs(def.Layers["conv_a"].FSI))
 	if err := tbw.Write(shuffled.Path("conv_a.arrow"), nil); err != nil {
 		t.Fatal(err)
 	}

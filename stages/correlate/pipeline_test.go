@@ -4,27 +4,19 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"selectivity/cache"
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline"
-	"selectivity/pipeline/digest"
-	"selectivity/pipeline/progress"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric"
 	"selectivity/stages/stats"
+	"selectivity/stages/stimuli"
 )
 
 // actsKind stands in for the extract stage: fLOC-like images (11
@@ -48,31 +40,15 @@ var fLOC = [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"
 
 func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	net := job.Params.(*actsParams).Net
-	var path, cat, dom, id []string
-	var idx, img []int32
+	im := &stimuli.Table{}
 	for _, cd := range fLOC {
 		for k := 1; k <= 4; k++ {
-			idx = append(idx, int32(len(path)))
-			path = append(path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
-			cat, dom, id, img = append(cat, cd[0]), append(dom, cd[1]), append(id, ""), append(img, int32(k))
+			im.Path = append(im.Path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
+			im.Category, im.Domain = append(im.Category, cd[0]), append(im.Domain, cd[1])
+			im.Identity, im.Image = append(im.Identity, ""), append(im.Image, k)
 		}
 	}
-	mem := memory.DefaultAllocator
-	i32 := func(v []int32) arrow.Array {
-		b := array.NewInt32Builder(mem)
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	str := func(v []string) arrow.Array {
-		b := array.NewStringBuilder(mem)
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	fields := []arrow.Field{{Name: "index", Type: arrow.PrimitiveTypes.Int32}, {Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String}, {Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String}, {Name: "image", Type: arrow.PrimitiveTypes.Int32}}
-	if err := arrowfile.WriteTable(job.Output("images.arrow"), arrowfile.NewSchema(fields, nil),
-		i32(idx), str(path), str(cat), str(dom), str(id), i32(img)); err != nil {
+	if err := stimuli.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
 		return err
 	}
 	h := fnv.New64a()
@@ -84,10 +60,10 @@ func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	}{{"conv10", 4, 3, 3}, {"conv2", 6, 2, 2}} {
 		meta := map[string]string{"layer": l.name, "level": "unit", "shape": arrowfile.FormatInts(l.c, l.h, l.w)}
 		hw := l.h * l.w
-		if err := arrowfile.WriteMatrix(job.Output(l.name+".arrow"), len(path), l.c*hw, meta, func(r int, dst []float32) {
+		if err := arrowfile.WriteMatrix(job.Output(l.name+".arrow"), im.Len(), l.c*hw, meta, func(r int, dst []float32) {
 			for i := range dst {
 				mu := -0.2
-				if net == "trained" && dom[r] == "faces" && (i/hw)%2 == 0 {
+				if net == "trained" && im.Domain[r] == "faces" && (i/hw)%2 == 0 {
 					mu = 1
 				}
 				dst[i] = float32(math.Max(0, mu+rng.NormFloat64()))
@@ -97,7 +73,7 @@ func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 		}
 	}
 	// Not a layer: ignored downstream.
-	return arrowfile.WriteMatrix(job.Output("logits.arrow"), len(path), 3, map[string]string{"layer": "logits"}, func(int, []float32) {})
+	return arrowfile.WriteMatrix(job.Output("logits.arrow"), im.Len(), 3, map[string]string{"layer": "logits"}, func(int, []float32) {})
 }
 
 func init() { stages.Register(actsKind{}) }
@@ -131,44 +107,14 @@ stages:
     params: {mode: values, x_column: fsi, y_column: fsi}
 `
 
-func runExperiment(t *testing.T, file string) (map[string]string, *pipeline.Plan) {
-	t.Helper()
-	exp, err := pipeline.Load(file, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.NewPlan(exp, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := progress.New(io.Discard, false, time.Hour)
-	defer rep.Close()
-	out, err := pipeline.Run(context.Background(), p, cache.Open(exp.CacheDir), pipeline.RunOptions{Jobs: 2, Progress: rep})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	states := map[string]string{}
-	for _, o := range out {
-		states[o.Stage] = o.State
-	}
-	return states, p
-}
-
 // TestExperiment runs the study's shape end to end: unit-level metrics
 // and kernel-level metrics (mean, l2, max) for a trained and an untrained
 // network, and the inter-metric consistency table of Fig. 1f with the
 // networks and aggregations side by side; a second run is all cached.
 func TestExperiment(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "exp.yaml")
-	if err := os.WriteFile(file, []byte(experiment), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	states, p := runExperiment(t, file)
+	file := pipelinetest.Experiment(t, experiment)
+	out := pipelinetest.MustRun(t, file, pipelinetest.Options{})
+	states, p := out.States, out.Plan
 	if len(states) != 2+2+6+6+2 {
 		t.Errorf("stages %v", states)
 	}
@@ -209,8 +155,8 @@ func TestExperiment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, _ := metric.ReadFloat64s(r, metric.ValueColumn[pairs.str["metric_a"][i]])
-		y, _ := metric.ReadFloat64s(r, metric.ValueColumn[pairs.str["metric_b"][i]])
+		x, _ := arrowfile.Float64Column(r, metric.ValueColumn[pairs.str["metric_a"][i]])
+		y, _ := arrowfile.Float64Column(r, metric.ValueColumn[pairs.str["metric_b"][i]])
 		r.Close()
 		if rho := stats.Spearman(x, y); math.Float64bits(rho) != math.Float64bits(pairs.f64["rho"][i]) {
 			t.Errorf("row %d (%s %s %s–%s): ρ %v, recomputed %v", i, in, layer, pairs.str["metric_a"][i], pairs.str["metric_b"][i], pairs.f64["rho"][i], rho)
@@ -221,7 +167,7 @@ func TestExperiment(t *testing.T) {
 		t.Errorf("fsi_vs layers %v", vs.str["layer"])
 	}
 
-	states, _ = runExperiment(t, file)
+	states = pipelinetest.MustRun(t, file, pipelinetest.Options{}).States
 	for s, st := range states {
 		if st != "cached" {
 			t.Errorf("second run: stage %s %s", s, st)
@@ -232,8 +178,6 @@ func TestExperiment(t *testing.T) {
 // TestExperimentParamErrors: the kinds' parameter tags and validators
 // reach the experiment file's error report.
 func TestExperimentParamErrors(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "exp.yaml")
 	bad := `
 stages:
   acts: {kind: test-acts}
@@ -250,10 +194,7 @@ stages:
     inputs: {x: m, y: m}
     params: {mode: values}
 `
-	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := pipeline.Load(file, pipeline.LoadOptions{})
+	_, err := pipeline.Load(pipelinetest.Experiment(t, bad), pipeline.LoadOptions{})
 	if err == nil {
 		t.Fatal("bad parameters accepted")
 	}

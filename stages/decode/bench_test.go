@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"selectivity/pipeline/pipelinetest"
 )
 
 // BenchmarkDecodeStudySize runs the whole stage at the study's size:
@@ -47,7 +49,7 @@ func BenchmarkDecodeStudySize(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		out, logs, err := run(b, DefaultParams(), input(b, "aggregate", feat), input(b, "metric", met))
+		out, logs, err := run(b, DefaultParams(), pipelinetest.Input(b, "aggregate", feat), pipelinetest.Input(b, "metric", met))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -75,7 +75,6 @@
 package decode
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -319,25 +318,7 @@ func orderedMetrics(req []string) []string {
 // TopN returns the indices of the n largest values, ties broken by the
 // smaller index, NaN after every number (among themselves by index).
 func TopN(values []float64, n int) []int {
-	idx := make([]int, len(values))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		va, vb := values[a], values[b]
-		na, nb := math.IsNaN(va), math.IsNaN(vb)
-		switch {
-		case na && nb:
-			return cmp.Compare(a, b)
-		case na:
-			return 1
-		case nb:
-			return -1
-		case va != vb:
-			return cmp.Compare(vb, va)
-		}
-		return cmp.Compare(a, b)
-	})
+	idx := stats.Descending(values)
 	return idx[:min(n, len(idx))]
 }
 
@@ -513,13 +494,13 @@ func readMetrics(ins []stages.Input, layer string, metrics []string, kernels int
 				if err := checkItems(r, kernels); err != nil {
 					return fmt.Errorf("decode: input %s: %w", in.Stage, err)
 				}
-				vals, err := readFloat64s(r, col)
+				vals, err := arrowfile.Float64Column(r, col)
 				if err != nil {
-					return err
+					return fmt.Errorf("decode: %w", err)
 				}
-				sel, err := readBools(r, m+"_selected")
+				sel, err := arrowfile.BoolColumn(r, m+"_selected")
 				if err != nil {
-					return err
+					return fmt.Errorf("decode: %w", err)
 				}
 				k := 0
 				for _, s := range sel {
@@ -556,7 +537,7 @@ func checkItems(r *arrowfile.Reader, kernels int) error {
 	if int(r.NumRows()) != kernels {
 		return fmt.Errorf("%s: %d rows, but the features have %d kernels", r.Path(), r.NumRows(), kernels)
 	}
-	items, err := readFloat64s(r, "item")
+	items, err := arrowfile.Float64Column(r, "item")
 	if err != nil {
 		return err
 	}

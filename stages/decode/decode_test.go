@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"selectivity/pipeline/pipelinetest"
 )
 
 // fixtureInputs writes the fixture's features and metric values as an
@@ -30,7 +32,7 @@ func TestDecodeMatchesScikitLearn(t *testing.T) {
 	feat, met := fixtureInputs(t, f)
 	p := DefaultParams()
 	p.RandomDraws = 3
-	out, logs, err := run(t, p, input(t, "aggregate", feat), input(t, "metric", met))
+	out, logs, err := run(t, p, pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", met))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestDecodeMatchesScikitLearn(t *testing.T) {
 		}
 	}
 	// Same inputs and seed: identical output (deterministic).
-	out2, _, err := run(t, p, input(t, "aggregate", feat), input(t, "metric", met))
+	out2, _, err := run(t, p, pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", met))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func TestTopNParamAndErrors(t *testing.T) {
 	p.RandomDraws = 0
 	p.TopN = 5
 	p.Metrics = []string{"ttest", "fsi"}
-	out, _, err := run(t, p, input(t, "aggregate", feat), input(t, "metric", met))
+	out, _, err := run(t, p, pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", met))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,27 +158,27 @@ func TestTopNParamAndErrors(t *testing.T) {
 	// Uneven identities.
 	uneven := t.TempDir()
 	writeFeatures(t, uneven, "conv13", "l2", f.X[:len(f.X)-1], f.Identity[:len(f.Identity)-1])
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", uneven), input(t, "metric", met))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", uneven), pipelinetest.Input(t, "metric", met))
 	check("uneven", err, "same number of images per identity")
 	// Images without identity (a category set).
 	noID := t.TempDir()
 	ids := slices.Clone(f.Identity)
 	ids[3] = -1
 	writeFeatures(t, noID, "conv13", "l2", f.X, ids)
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", noID), input(t, "metric", met))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", noID), pipelinetest.Input(t, "metric", met))
 	check("no identity", err, "identity set")
 	// A metric in two stages.
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", feat), input(t, "metric@a", met), input(t, "metric@b", met))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric@a", met), pipelinetest.Input(t, "metric@b", met))
 	check("twice", err, "in both metric@a and metric@b")
 	// A metric missing.
 	part := t.TempDir()
 	writeMetrics(t, part, "conv13", []string{"fsi"}, map[string][]float64{"fsi": f.values("fsi")}, f.Selected)
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", feat), input(t, "metric", part))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", part))
 	check("missing", err, "holds dprime, wilcoxon, ttest of layer conv13")
 	// Wrong layer.
 	p = DefaultParams()
 	p.Layer = "conv10"
-	_, _, err = run(t, p, input(t, "aggregate", feat), input(t, "metric", met))
+	_, _, err = run(t, p, pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", met))
 	check("layer", err, "conv10")
 	// No kernel selected.
 	none := t.TempDir()
@@ -187,7 +189,7 @@ func TestTopNParamAndErrors(t *testing.T) {
 		vals[m] = f.values(m)
 	}
 	writeMetrics(t, none, "conv13", MetricNames, vals, sel)
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", feat), input(t, "metric", none))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", none))
 	check("none selected", err, "set top_n")
 	// Kernel count mismatch.
 	short := t.TempDir()
@@ -195,7 +197,7 @@ func TestTopNParamAndErrors(t *testing.T) {
 		vals[m], sel[m] = vals[m][:30], f.Selected[m][:30]
 	}
 	writeMetrics(t, short, "conv13", MetricNames, vals, sel)
-	_, _, err = run(t, DefaultParams(), input(t, "aggregate", feat), input(t, "metric", short))
+	_, _, err = run(t, DefaultParams(), pipelinetest.Input(t, "aggregate", feat), pipelinetest.Input(t, "metric", short))
 	check("count", err, "30 rows, but the features have 40 kernels")
 }
 

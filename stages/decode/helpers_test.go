@@ -12,10 +12,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/stimuli"
 )
 
 // fixture is testdata/decode/fixtures.json (see gen.py there).
@@ -91,37 +92,21 @@ func writeFeatures(t testing.TB, dir, layer, agg string, x [][]float64, identity
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.DefaultAllocator
-	idx, img := array.NewInt32Builder(mem), array.NewInt32Builder(mem)
-	var strs [4]*array.StringBuilder
-	for k := range strs {
-		strs[k] = array.NewStringBuilder(mem)
-	}
+	tab := &stimuli.Table{Source: "synthetic", Layout: "identities"}
 	count := map[int]int{}
-	for r, id := range identity {
-		idx.Append(int32(r))
+	for _, id := range identity {
 		name := ""
 		if id >= 0 {
 			name = idName(id)
 		}
 		count[id]++
-		strs[0].Append(fmt.Sprintf("synthetic/%s/%d.png", name, count[id]))
-		strs[1].Append("face")
-		strs[2].Append("faces")
-		strs[3].Append(name)
-		img.Append(int32(count[id]))
+		tab.Path = append(tab.Path, fmt.Sprintf("synthetic/%s/%d.png", name, count[id]))
+		tab.Category = append(tab.Category, "face")
+		tab.Domain = append(tab.Domain, "faces")
+		tab.Identity = append(tab.Identity, name)
+		tab.Image = append(tab.Image, count[id])
 	}
-	fields := []arrow.Field{
-		{Name: "index", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String},
-		{Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String},
-		{Name: "image", Type: arrow.PrimitiveTypes.Int32},
-	}
-	err = arrowfile.WriteTable(filepath.Join(dir, "images.arrow"), arrowfile.NewSchema(fields, map[string]string{"source": "synthetic", "layout": "identities"}),
-		idx.NewArray(), strs[0].NewArray(), strs[1].NewArray(), strs[2].NewArray(), strs[3].NewArray(), img.NewArray())
-	if err != nil {
+	if err := stimuli.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -130,7 +115,7 @@ func writeFeatures(t testing.TB, dir, layer, agg string, x [][]float64, identity
 // metrics into dir/<layer>.arrow.
 func writeMetrics(t testing.TB, dir, layer string, metrics []string, values map[string][]float64, selected map[string][]bool) {
 	t.Helper()
-	var tab table
+	var tab arrowfile.Table
 	n := 0
 	for _, m := range metrics {
 		n = len(values[m])
@@ -139,40 +124,16 @@ func writeMetrics(t testing.TB, dir, layer string, metrics []string, values map[
 	for i := range item {
 		item[i] = int64(i)
 	}
-	tab.int64s("item", item)
+	tab.Int64s("item", item)
 	for _, m := range metrics {
-		tab.float64s(ValueColumn[m], values[m])
-		b := array.NewBooleanBuilder(memory.DefaultAllocator)
-		b.AppendValues(selected[m], nil)
-		tab.add(m+"_selected", b.NewArray())
-		b.Release()
+		tab.Float64s(ValueColumn[m], values[m])
+		tab.Bools(m+"_selected", selected[m])
 	}
 	meta := map[string]string{"level": "kernel", "layer": layer, "aggregation": "l2", "metrics": strings.Join(metrics, ",")}
-	if err := tab.write(filepath.Join(dir, layer+".arrow"), meta); err != nil {
+	if err := tab.Write(filepath.Join(dir, layer+".arrow"), meta); err != nil {
 		t.Fatal(err)
 	}
 }
-
-// input lists dir's files as a stage input.
-func input(t testing.TB, stage, dir string) stages.Input {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := stages.Input{Stage: stage, Dir: dir}
-	for _, e := range ents {
-		in.Files = append(in.Files, e.Name())
-	}
-	return in
-}
-
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
 
 // run runs the decode kind on the inputs and returns the output folder.
 func run(t testing.TB, p *Params, features stages.Input, metrics ...stages.Input) (string, []string, error) {
@@ -184,7 +145,7 @@ func run(t testing.TB, p *Params, features stages.Input, metrics ...stages.Input
 		Params:   p,
 		Inputs:   map[string][]stages.Input{"features": {features}, "metrics": metrics},
 		OutDir:   out,
-		Progress: nopProgress{},
+		Progress: pipelinetest.Progress{},
 		Logf:     func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) },
 	}
 	err := Kind{}.Run(context.Background(), job)

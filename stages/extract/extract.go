@@ -27,8 +27,6 @@ package extract
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +37,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/aggregate"
 	"selectivity/stages/model"
 	"selectivity/stages/model/net"
 	"selectivity/stages/stimuli"
@@ -226,7 +225,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 			return err
 		}
 	}
-	if err := copyFile(stim.Path(ImagesFile), job.Output(ImagesFile)); err != nil {
+	if err := aggregate.CopyFile(job.Output(ImagesFile), stim.Path(ImagesFile)); err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
 	if job.Logf != nil {
@@ -337,25 +336,4 @@ func (t *tapWriter) abort() {
 	if t.w != nil {
 		t.w.Abort()
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

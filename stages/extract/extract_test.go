@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/model"
 	"selectivity/stages/model/checkpoint"
@@ -265,7 +266,7 @@ stages:
 			"model":   {{Stage: "net", Dir: dirs["net"]}},
 		},
 		OutDir:   t.TempDir(),
-		Progress: nopProgress{add: func(n int64) { done += int(n); cancel() }},
+		Progress: pipelinetest.Progress{Add: func(n int64) { done += int(n); cancel() }},
 		Logf:     t.Logf,
 	}
 	err = Kind{}.Run(ctx, job)
@@ -277,7 +278,7 @@ stages:
 	}
 	// Uncancelled, the same job works.
 	job.OutDir = t.TempDir()
-	job.Progress = nopProgress{}
+	job.Progress = pipelinetest.Progress{}
 	if err := (Kind{}).Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}

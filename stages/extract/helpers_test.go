@@ -3,26 +3,21 @@ package extract
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"selectivity/cache"
 	"selectivity/cache/arrowfile"
-	"selectivity/pipeline"
-	"selectivity/pipeline/digest"
-	"selectivity/pipeline/progress"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/stimuli"
 )
 
 // fixtures is testdata/extract (see gen.py there).
@@ -101,64 +96,27 @@ func writeStimuli(dir string, pix []uint8, n, c, s, batchRows int) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	mem := memory.DefaultAllocator
-	idx, img := array.NewInt32Builder(mem), array.NewInt32Builder(mem)
-	var strs [4]*array.StringBuilder
-	for k := range strs {
-		strs[k] = array.NewStringBuilder(mem)
-	}
+	tab := &stimuli.Table{Source: "test"}
 	for i := range n {
-		idx.Append(int32(i))
-		strs[0].Append(fmt.Sprintf("test/img-%d.png", i+1))
-		strs[1].Append("adult")
-		strs[2].Append("faces")
-		strs[3].Append("")
-		img.Append(int32(i + 1))
+		tab.Path = append(tab.Path, fmt.Sprintf("test/img-%d.png", i+1))
+		tab.Category = append(tab.Category, "adult")
+		tab.Domain = append(tab.Domain, "faces")
+		tab.Identity = append(tab.Identity, "")
+		tab.Image = append(tab.Image, i+1)
 	}
-	fields := []arrow.Field{
-		{Name: "index", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String},
-		{Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String},
-		{Name: "image", Type: arrow.PrimitiveTypes.Int32},
-	}
-	return arrowfile.WriteTable(filepath.Join(dir, ImagesFile), arrowfile.NewSchema(fields, map[string]string{"source": "test"}),
-		idx.NewArray(), strs[0].NewArray(), strs[1].NewArray(), strs[2].NewArray(), strs[3].NewArray(), img.NewArray())
+	return stimuli.WriteImages(filepath.Join(dir, ImagesFile), tab, nil)
 }
 
 // runExperiment writes text as an experiment in a temporary folder, runs
-// it and returns each stage's cache folder; the error is the run's.
+// it one stage at a time and returns each stage's cache folder; the error
+// is the load's or the run's.
 func runExperiment(t *testing.T, text string) (map[string]string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "exp.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := pipeline.Load(file, pipeline.LoadOptions{})
-	if err != nil {
+	res, err := pipelinetest.Run(t, pipelinetest.Experiment(t, text), pipelinetest.Options{Jobs: 1})
+	if res == nil {
 		return nil, err
 	}
-	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.NewPlan(exp, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := cache.Open(exp.CacheDir)
-	rep := progress.New(io.Discard, false, time.Hour)
-	defer rep.Close()
-	out, err := pipeline.Run(context.Background(), plan, store, pipeline.RunOptions{Jobs: 1, Progress: rep})
-	dirs := map[string]string{}
-	for _, o := range out {
-		if o.State == "ran" || o.State == "cached" {
-			dirs[o.Stage] = store.EntryDir(o.Key)
-		}
-	}
-	return dirs, err
+	return res.Dirs, err
 }
 
 // abs is a fixture's absolute path, for experiment files in temp folders.
@@ -220,17 +178,3 @@ func atoi(t *testing.T, s string) int {
 	}
 	return v
 }
-
-// nopProgress is a Progress for calling Run directly.
-type nopProgress struct{ add func(int64) }
-
-func (p nopProgress) Bar(string, string, int64) stages.Bar { return nopBar(p) }
-
-type nopBar nopProgress
-
-func (b nopBar) Add(n int64) {
-	if b.add != nil {
-		b.add(n)
-	}
-}
-func (nopBar) Done() {}

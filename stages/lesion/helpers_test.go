@@ -15,8 +15,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/model"
+	"selectivity/stages/stimuli"
 )
 
 // fixtures is testdata/lesion/fixtures.json (see gen.py there).
@@ -98,37 +100,21 @@ func writeStimuli(t testing.TB, dir string, pix []uint8, n, c, s int, names []st
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.DefaultAllocator
-	idx, img := array.NewInt32Builder(mem), array.NewInt32Builder(mem)
-	var strs [4]*array.StringBuilder
-	for k := range strs {
-		strs[k] = array.NewStringBuilder(mem)
-	}
+	tab := &stimuli.Table{Source: "test"}
 	for i := range n {
-		idx.Append(int32(i))
-		strs[0].Append(fmt.Sprintf("test/%s/%d.png", names[i], i+1))
+		tab.Path = append(tab.Path, fmt.Sprintf("test/%s/%d.png", names[i], i+1))
 		if kind == "identity" {
-			strs[1].Append("face")
-			strs[2].Append("faces")
-			strs[3].Append(names[i])
+			tab.Category = append(tab.Category, "face")
+			tab.Domain = append(tab.Domain, "faces")
+			tab.Identity = append(tab.Identity, names[i])
 		} else {
-			strs[1].Append(names[i])
-			strs[2].Append("objects")
-			strs[3].Append("")
+			tab.Category = append(tab.Category, names[i])
+			tab.Domain = append(tab.Domain, "objects")
+			tab.Identity = append(tab.Identity, "")
 		}
-		img.Append(int32(i + 1))
+		tab.Image = append(tab.Image, i+1)
 	}
-	fields := []arrow.Field{
-		{Name: "index", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String},
-		{Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String},
-		{Name: "image", Type: arrow.PrimitiveTypes.Int32},
-	}
-	err = arrowfile.WriteTable(filepath.Join(dir, "images.arrow"), arrowfile.NewSchema(fields, map[string]string{"source": "test"}),
-		idx.NewArray(), strs[0].NewArray(), strs[1].NewArray(), strs[2].NewArray(), strs[3].NewArray(), img.NewArray())
-	if err != nil {
+	if err := stimuli.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -142,7 +128,7 @@ func taskInput(t testing.TB, tf *taskFixture, stage string) stages.Input {
 	}
 	dir := t.TempDir()
 	writeStimuli(t, dir, pix, tf.N, tf.Channels, tf.Size, tf.Names, tf.Kind)
-	return input(t, stage, dir)
+	return pipelinetest.Input(t, stage, dir)
 }
 
 // modelInput runs the model kind on a testdata/extract checkpoint.
@@ -155,25 +141,11 @@ func modelInput(t testing.TB, arch, checkpoint string) stages.Input {
 	p := model.DefaultParams()
 	p.Arch, p.Init, p.Weights, p.Widths = arch, "checkpoint", stages.Path(abs), "any"
 	dir := t.TempDir()
-	job := &stages.Job{Stage: "model", Params: p, OutDir: dir, Progress: nopProgress{}, Logf: func(string, ...any) {}}
+	job := &stages.Job{Stage: "model", Params: p, OutDir: dir, Progress: pipelinetest.Progress{}, Logf: func(string, ...any) {}}
 	if err := (model.Kind{}).Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
-	return input(t, "model", dir)
-}
-
-// input lists dir's files as a stage input.
-func input(t testing.TB, stage, dir string) stages.Input {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := stages.Input{Stage: stage, Dir: dir}
-	for _, e := range ents {
-		in.Files = append(in.Files, e.Name())
-	}
-	return in
+	return pipelinetest.Input(t, "model", dir)
 }
 
 // writeJSON writes v as JSON to a new file in a temp folder.
@@ -203,19 +175,12 @@ func classMapCSV(t testing.TB, m map[string]int) string {
 	return writeFile(t, "classes.csv", b.String())
 }
 
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
-
 // run runs the lesion kind and returns its output folder and log.
 func run(t testing.TB, p *Params, inputs map[string][]stages.Input) (string, []string, error) {
 	t.Helper()
 	out := t.TempDir()
 	var logs []string
-	job := &stages.Job{Stage: "lesion", Params: p, Inputs: inputs, OutDir: out, Progress: nopProgress{},
+	job := &stages.Job{Stage: "lesion", Params: p, Inputs: inputs, OutDir: out, Progress: pipelinetest.Progress{},
 		Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
 	err := Kind{}.Run(context.Background(), job)
 	return out, logs, err

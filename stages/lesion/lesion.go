@@ -87,7 +87,6 @@
 package lesion
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -98,6 +97,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/model"
 	"selectivity/stages/model/net"
+	"selectivity/stages/stats"
 	"selectivity/stages/stimuli"
 )
 
@@ -414,27 +414,8 @@ func list(s []string) string {
 
 // ranks returns 1-based ranks by value, largest first, ties by index.
 func ranks(v []float64) []int64 {
-	idx := make([]int, len(v))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		va, vb := v[a], v[b]
-		na, nb := math.IsNaN(va), math.IsNaN(vb)
-		switch {
-		case na && nb:
-			return cmp.Compare(a, b)
-		case na:
-			return 1
-		case nb:
-			return -1
-		case va != vb:
-			return cmp.Compare(vb, va)
-		}
-		return cmp.Compare(a, b)
-	})
 	r := make([]int64, len(v))
-	for pos, i := range idx {
+	for pos, i := range stats.Descending(v) {
 		r[i] = int64(pos + 1)
 	}
 	return r

@@ -1,22 +1,16 @@
 package lesion_test
 
 import (
-	"context"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"selectivity/cache"
 	"selectivity/cache/arrowfile"
-	"selectivity/pipeline"
-	"selectivity/pipeline/digest"
-	"selectivity/pipeline/progress"
+	"selectivity/pipeline/pipelinetest"
 
 	_ "selectivity/stages/aggregate"
 	_ "selectivity/stages/correlate"
@@ -87,34 +81,8 @@ func TestBehaviourExperiment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	file := filepath.Join(dir, "exp.yaml")
-	if err := os.WriteFile(file, []byte(strings.Replace(experiment, "CHECKPOINT", ckpt, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := pipeline.Load(file, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pipeline.NewPlan(exp, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := cache.Open(exp.CacheDir)
-	rep := progress.New(io.Discard, false, time.Hour)
-	defer rep.Close()
-	out, err := pipeline.Run(context.Background(), plan, store, pipeline.RunOptions{Jobs: 2, Progress: rep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirs := map[string]string{}
-	for _, o := range out {
-		dirs[o.Stage] = store.EntryDir(o.Key)
-	}
+	file := pipelinetest.Experiment(t, strings.Replace(experiment, "CHECKPOINT", ckpt, 1))
+	dirs := pipelinetest.MustRun(t, file, pipelinetest.Options{}).Dirs
 
 	// Fig. 1d: one Spearman ρ per metric, over the 32 kernels.
 	for _, st := range []string{"fig1d_fsi", "fig1d_dprime"} {

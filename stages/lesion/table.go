@@ -3,46 +3,8 @@ package lesion
 import (
 	"strconv"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"selectivity/cache/arrowfile"
 )
-
-// table builds a one-batch Arrow table column by column.
-type table struct {
-	fields []arrow.Field
-	cols   []arrow.Array
-}
-
-func (t *table) add(name string, a arrow.Array) {
-	t.fields = append(t.fields, arrow.Field{Name: name, Type: a.DataType()})
-	t.cols = append(t.cols, a)
-}
-
-func (t *table) int64s(name string, v []int64) {
-	b := array.NewInt64Builder(memory.DefaultAllocator)
-	defer b.Release()
-	b.AppendValues(v, nil)
-	t.add(name, b.NewArray())
-}
-
-func (t *table) float64s(name string, v []float64) {
-	b := array.NewFloat64Builder(memory.DefaultAllocator)
-	defer b.Release()
-	b.AppendValues(v, nil)
-	t.add(name, b.NewArray())
-}
-
-func (t *table) write(path string, meta map[string]string) error {
-	defer func() {
-		for _, c := range t.cols {
-			c.Release()
-		}
-	}()
-	return arrowfile.WriteTable(path, arrowfile.NewSchema(t.fields, meta), t.cols...)
-}
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
@@ -67,13 +29,13 @@ func meta(tasks []*task, scores [][]score, p *Params, arch string, classes int, 
 
 // writeKernels writes <layer>.arrow: one row per kernel (scores[i][k+1]).
 func writeKernels(path string, tasks []*task, scores [][]score, p *Params, arch string, classes int, lpath string) error {
-	var t table
+	var t arrowfile.Table
 	n := len(scores[0]) - 1
 	item := make([]int64, n)
 	for k := range item {
 		item[k] = int64(k)
 	}
-	t.int64s("item", item)
+	t.Int64s("item", item)
 	for i, tk := range tasks {
 		s := scores[i]
 		loss, inc, acc, drop := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
@@ -83,19 +45,19 @@ func writeKernels(path string, tasks []*task, scores [][]score, p *Params, arch 
 			acc[k] = s[k+1].acc
 			drop[k] = s[0].acc - s[k+1].acc
 		}
-		t.float64s(tk.prefix+"loss", loss)
-		t.float64s(tk.prefix+"loss_increase", inc)
-		t.float64s(tk.prefix+"accuracy", acc)
-		t.float64s(tk.prefix+"acc_drop", drop)
-		t.int64s(tk.prefix+"rank", ranks(inc))
+		t.Float64s(tk.prefix+"loss", loss)
+		t.Float64s(tk.prefix+"loss_increase", inc)
+		t.Float64s(tk.prefix+"accuracy", acc)
+		t.Float64s(tk.prefix+"acc_drop", drop)
+		t.Int64s(tk.prefix+"rank", ranks(inc))
 	}
-	return t.write(path, meta(tasks, scores, p, arch, classes, lpath))
+	return t.Write(path, meta(tasks, scores, p, arch, classes, lpath))
 }
 
 // writeGreedy writes greedy.arrow: one row per kernel added.
 func writeGreedy(path string, tasks []*task, scores [][]score, steps []greedyStep, p *Params, arch string, classes int, lpath string) error {
 	var (
-		t                 table
+		t                 arrowfile.Table
 		order, step, item []int64
 		trial             []float64
 	)
@@ -116,19 +78,19 @@ func writeGreedy(path string, tasks []*task, scores [][]score, steps []greedySte
 			}
 		}
 	}
-	t.int64s("order", order)
-	t.int64s("step", step)
-	t.int64s("item", item)
-	t.float64s("trial_loss", trial)
+	t.Int64s("order", order)
+	t.Int64s("step", step)
+	t.Int64s("item", item)
+	t.Float64s("trial_loss", trial)
 	for i, tk := range tasks {
-		t.float64s(tk.prefix+"loss", per[i].loss)
-		t.float64s(tk.prefix+"loss_increase", per[i].inc)
-		t.float64s(tk.prefix+"accuracy", per[i].acc)
-		t.float64s(tk.prefix+"acc_drop", per[i].drop)
+		t.Float64s(tk.prefix+"loss", per[i].loss)
+		t.Float64s(tk.prefix+"loss_increase", per[i].inc)
+		t.Float64s(tk.prefix+"accuracy", per[i].acc)
+		t.Float64s(tk.prefix+"acc_drop", per[i].drop)
 	}
 	m := meta(tasks, scores, p, arch, classes, lpath)
 	m["table"] = "greedy lesion"
 	m["greedy_steps"] = strconv.Itoa(p.GreedySteps)
 	m["group_size"] = strconv.Itoa(p.GroupSize)
-	return t.write(path, m)
+	return t.Write(path, m)
 }

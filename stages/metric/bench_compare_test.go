@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkCompareMetricUnit(b *testing.B) {
 	p := kind{}.NewParams().(*Params)
 	once := func(logf func(string, ...any)) {
 		job := &stages.Job{Stage: "metric", Params: p, OutDir: b.TempDir(),
-			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}, Logf: logf}
+			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: logf}
 		if err := (kind{}).Run(context.Background(), job); err != nil {
 			b.Fatal(err)
 		}

@@ -5,9 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"selectivity/cache/arrowfile"
 )
 
@@ -29,7 +26,7 @@ func readImages(path string) (*images, error) {
 		name string
 		dst  *[]string
 	}{{"path", &im.path}, {"category", &im.category}, {"domain", &im.domain}} {
-		if *c.dst, err = stringColumn(r, c.name); err != nil {
+		if *c.dst, err = arrowfile.StringColumn(r, c.name); err != nil {
 			return nil, err
 		}
 	}
@@ -39,45 +36,6 @@ func readImages(path string) (*images, error) {
 		}
 	}
 	return im, nil
-}
-
-// stringColumn returns the utf8 column name of the table in r, copied out
-// of the mapping.
-func stringColumn(r *arrowfile.Reader, name string) ([]string, error) {
-	idx := r.Schema().FieldIndices(name)
-	if len(idx) != 1 {
-		return nil, fmt.Errorf("%s: no column %q", r.Path(), name)
-	}
-	var out []string
-	for b := range r.NumRecords() {
-		rec, err := r.Record(b)
-		if err != nil {
-			return nil, err
-		}
-		col := rec.Column(idx[0])
-		var s interface {
-			arrow.Array
-			Value(int) string
-		}
-		switch c := col.(type) {
-		case *array.String:
-			s = c
-		case *array.LargeString:
-			s = c
-		default:
-			rec.Release()
-			return nil, fmt.Errorf("%s: column %q is %s, not utf8", r.Path(), name, col.DataType())
-		}
-		for i := range s.Len() {
-			if s.IsNull(i) {
-				out = append(out, "")
-			} else {
-				out = append(out, strings.Clone(s.Value(i)))
-			}
-		}
-		rec.Release()
-	}
-	return out, nil
 }
 
 // group is a run of the non-preferred images in the design's order: the

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 )
 
@@ -208,13 +209,6 @@ func params(t testing.TB, over map[string]any) *Params {
 	return p
 }
 
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
-
 // run runs the metric kind on in and returns its output folder.
 func run(t testing.TB, in stages.Input, p *Params) (string, error) {
 	t.Helper()
@@ -222,7 +216,7 @@ func run(t testing.TB, in stages.Input, p *Params) (string, error) {
 	job := &stages.Job{
 		Stage: "metric", Params: p, OutDir: out,
 		Inputs:   map[string][]stages.Input{"acts": {in}},
-		Progress: nopProgress{},
+		Progress: pipelinetest.Progress{},
 		Logf:     func(string, ...any) {},
 	}
 	return out, kind{}.Run(context.Background(), job)
@@ -241,7 +235,7 @@ func openTable(t testing.TB, path string) *arrowfile.Reader {
 
 func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
 	t.Helper()
-	v, err := ReadFloat64s(r, col)
+	v, err := arrowfile.Float64Column(r, col)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,36 +244,22 @@ func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
 
 // column returns all values of column col as a Go slice (bool, string or
 // int64 columns).
-func column[T any](t testing.TB, r *arrowfile.Reader, col string) []T {
+func column[T bool | string | int64](t testing.TB, r *arrowfile.Reader, col string) []T {
 	t.Helper()
-	idx := r.Schema().FieldIndices(col)
-	if len(idx) != 1 {
-		t.Fatalf("%s: no column %q", r.Path(), col)
+	var v any
+	var err error
+	switch any(*new(T)).(type) {
+	case bool:
+		v, err = arrowfile.BoolColumn(r, col)
+	case string:
+		v, err = arrowfile.StringColumn(r, col)
+	case int64:
+		v, err = arrowfile.Int64Column(r, col)
 	}
-	var out []T
-	for b := range r.NumRecords() {
-		rec, err := r.Record(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := rec.Column(idx[0])
-		for i := range a.Len() {
-			var v any
-			switch c := a.(type) {
-			case *array.Boolean:
-				v = c.Value(i)
-			case *array.String:
-				v = c.Value(i)
-			case *array.Int64:
-				v = c.Value(i)
-			default:
-				t.Fatalf("column %s is %T", col, a)
-			}
-			out = append(out, v.(T))
-		}
-		rec.Release()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return v.([]T)
 }
 
 // agree reports whether got agrees with want: both NaN, the same infinity,

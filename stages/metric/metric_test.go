@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/stats"
 )
@@ -273,7 +274,7 @@ func TestBadInputs(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		job := &stages.Job{Stage: "m", Params: params(t, nil), OutDir: t.TempDir(),
-			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}}
+			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}}
 		if err := (kind{}).Run(ctx, job); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled run: %v", err)
 		}

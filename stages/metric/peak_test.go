@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 )
 
@@ -95,7 +96,7 @@ func TestPeakRSSChild(t *testing.T) {
 		k, _ = stages.Lookup("aggregate")
 	}
 	job := &stages.Job{Stage: mode, Params: k.NewParams(), OutDir: t.TempDir(),
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: nopProgress{}, Logf: t.Logf}
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
 	err := k.Run(context.Background(), job)
 	close(stop)
 	wg.Wait()

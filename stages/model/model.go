@@ -43,10 +43,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -242,25 +240,4 @@ func sha256File(path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// numel is the product of shape, false on a negative size or overflow.
-func numel(shape []int) (int, bool) {
-	n := 1
-	for _, d := range shape {
-		if d < 0 || (d > 0 && n > math.MaxInt/d) {
-			return 0, false
-		}
-		n *= d
-	}
-	return n, true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -19,21 +19,13 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "extract")
-
-type nopProgress struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-
-type nopBar struct{}
-
-func (nopBar) Add(int64) {}
-func (nopBar) Done()     {}
 
 // run runs the model kind directly and returns its output folder.
 func run(t *testing.T, p *Params) (string, error) {
@@ -49,7 +41,7 @@ func run(t *testing.T, p *Params) (string, error) {
 		t.Fatalf("invalid params: %v", errs)
 	}
 	dir := t.TempDir()
-	err := Kind{}.Run(context.Background(), &stages.Job{Stage: "net", Params: p, OutDir: dir, Progress: nopProgress{}, Logf: t.Logf})
+	err := Kind{}.Run(context.Background(), &stages.Job{Stage: "net", Params: p, OutDir: dir, Progress: pipelinetest.Progress{}, Logf: t.Logf})
 	return dir, err
 }
 

@@ -75,7 +75,7 @@ func writeWeights(ctx context.Context, path string, order []net.Param, params ma
 // writeParam writes one record batch holding one parameter; its values are
 // not copied.
 func writeParam(w *arrowfile.Writer, al *aligner, schema *arrow.Schema, name string, t net.Tensor) error {
-	if n, ok := numel(t.Shape); !ok || n != len(t.Data) {
+	if n, ok := net.Numel(t.Shape); !ok || n != len(t.Data) {
 		return fmt.Errorf("model: parameter %q: %d values for shape %v", name, len(t.Data), t.Shape)
 	}
 	if len(t.Data) > math.MaxInt32 {
@@ -296,7 +296,7 @@ func readWeights(r *arrowfile.Reader) (map[string]net.Tensor, map[string]string,
 					shape[k] = int(svals[int(s0)+k])
 				}
 				vals := dvals[d0:d1:d1]
-				if n, ok := numel(shape); !ok || n != len(vals) {
+				if n, ok := net.Numel(shape); !ok || n != len(vals) {
 					return fmt.Errorf("model: %s: parameter %q: %d values for shape %v", r.Path(), name, len(vals), shape)
 				}
 				if _, dup := params[name]; dup {

@@ -4,26 +4,18 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"selectivity/cache"
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline"
-	"selectivity/pipeline/digest"
-	"selectivity/pipeline/progress"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
-	"selectivity/stages/metric"
+	"selectivity/stages/stimuli"
 )
 
 // The test kinds stand in for extract, lesion and decode: small synthetic
@@ -53,35 +45,17 @@ var fLOC = [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"
 	{"word", "characters"}, {"number", "characters"}, {"car", "objects"}, {"instrument", "objects"},
 	{"house", "places"}, {"corridor", "places"}, {"scrambled", "scrambled"}}
 
-func strArr(v []string) arrow.Array {
-	b := array.NewStringBuilder(memory.DefaultAllocator)
-	defer b.Release()
-	b.AppendValues(v, nil)
-	return b.NewArray()
-}
-
 func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	net := job.Params.(*netParams).Net
-	var path, cat, dom, id []string
-	var idx, img []int32
+	im := &stimuli.Table{}
 	for _, cd := range fLOC {
 		for k := 1; k <= 4; k++ {
-			idx = append(idx, int32(len(path)))
-			path = append(path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
-			cat, dom, id, img = append(cat, cd[0]), append(dom, cd[1]), append(id, ""), append(img, int32(k))
+			im.Path = append(im.Path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
+			im.Category, im.Domain = append(im.Category, cd[0]), append(im.Domain, cd[1])
+			im.Identity, im.Image = append(im.Identity, ""), append(im.Image, k)
 		}
 	}
-	i32 := func(v []int32) arrow.Array {
-		b := array.NewInt32Builder(memory.DefaultAllocator)
-		defer b.Release()
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	fields := []arrow.Field{{Name: "index", Type: arrow.PrimitiveTypes.Int32}, {Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String}, {Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String}, {Name: "image", Type: arrow.PrimitiveTypes.Int32}}
-	if err := arrowfile.WriteTable(job.Output("images.arrow"), arrowfile.NewSchema(fields, nil),
-		i32(idx), strArr(path), strArr(cat), strArr(dom), strArr(id), i32(img)); err != nil {
+	if err := stimuli.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
 		return err
 	}
 	h := fnv.New64a()
@@ -95,10 +69,10 @@ func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	}{{"conv10", 16, 3, 3, 1.2}, {"conv2", 8, 4, 4, 0.3}, {"conv4", 8, 3, 3, 0.6}} {
 		meta := map[string]string{"layer": l.name, "level": "unit", "shape": arrowfile.FormatInts(l.c, l.h, l.w)}
 		hw := l.h * l.w
-		if err := arrowfile.WriteMatrix(job.Output(l.name+".arrow"), len(path), l.c*hw, meta, func(r int, dst []float32) {
+		if err := arrowfile.WriteMatrix(job.Output(l.name+".arrow"), im.Len(), l.c*hw, meta, func(r int, dst []float32) {
 			for i := range dst {
 				mu := -0.2
-				if net == "trained" && dom[r] == "faces" && (i/hw)%2 == 0 {
+				if net == "trained" && im.Domain[r] == "faces" && (i/hw)%2 == 0 {
 					mu = l.gain * float64(1+(i/hw)%4)
 				}
 				dst[i] = float32(math.Max(0, mu+rng.NormFloat64()))
@@ -131,9 +105,9 @@ func (lesionKind) Run(ctx context.Context, job *stages.Job) error {
 			inc[k] += 0.02 * float64(1+k%4)
 		}
 	}
-	var t metric.Table
-	t.Int64("item", item)
-	t.Float64("loss_increase", inc)
+	var t arrowfile.Table
+	t.Int64s("item", item)
+	t.Float64s("loss_increase", inc)
 	return t.Write(job.Output("conv10.arrow"), map[string]string{"layer": "conv10", "table": "lesion"})
 }
 
@@ -163,36 +137,24 @@ func (decodeKind) Run(ctx context.Context, job *stages.Job) error {
 	var set []string
 	var n, draws []int64
 	var mean, sd, lo, hi, chance []float64
-	lb := array.NewListBuilder(memory.DefaultAllocator, arrow.PrimitiveTypes.Float64)
-	defer lb.Release()
-	vb := lb.ValueBuilder().(*array.Float64Builder)
+	var folds [][]float64
 	for _, r := range rows {
 		set, n, draws = append(set, r.set), append(n, r.n), append(draws, 1)
 		mean, sd, lo, hi, chance = append(mean, r.mean), append(sd, 0.05), append(lo, r.lo), append(hi, r.hi), append(chance, 0.1)
-		lb.Append(true)
-		vb.AppendValues([]float64{r.mean - 0.05, r.mean, r.mean + 0.05}, nil)
+		folds = append(folds, []float64{r.mean - 0.05, r.mean, r.mean + 0.05})
 	}
-	f64 := func(v []float64) arrow.Array {
-		b := array.NewFloat64Builder(memory.DefaultAllocator)
-		defer b.Release()
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	i64 := func(v []int64) arrow.Array {
-		b := array.NewInt64Builder(memory.DefaultAllocator)
-		defer b.Release()
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	folds := lb.NewArray()
-	fields := []arrow.Field{{Name: "set", Type: arrow.BinaryTypes.String}, {Name: "n_kernels", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "draws", Type: arrow.PrimitiveTypes.Int64}, {Name: "mean", Type: arrow.PrimitiveTypes.Float64},
-		{Name: "sd", Type: arrow.PrimitiveTypes.Float64}, {Name: "ci_low", Type: arrow.PrimitiveTypes.Float64},
-		{Name: "ci_high", Type: arrow.PrimitiveTypes.Float64}, {Name: "chance", Type: arrow.PrimitiveTypes.Float64},
-		{Name: "folds", Type: folds.DataType()}}
+	var t arrowfile.Table
+	t.Strings("set", set)
+	t.Int64s("n_kernels", n)
+	t.Int64s("draws", draws)
+	t.Float64s("mean", mean)
+	t.Float64s("sd", sd)
+	t.Float64s("ci_low", lo)
+	t.Float64s("ci_high", hi)
+	t.Float64s("chance", chance)
+	t.Float64Lists("folds", folds)
 	meta := map[string]string{"layer": "conv10", "aggregation": "l2", "identities": "10", "chance": "0.1"}
-	return arrowfile.WriteTable(job.Output(DecodingFile), arrowfile.NewSchema(fields, meta),
-		strArr(set), i64(n), i64(draws), f64(mean), f64(sd), f64(lo), f64(hi), f64(chance), folds)
+	return t.Write(job.Output(DecodingFile), meta)
 }
 
 // experiment is the study's shape in miniature: unit- and kernel-level
@@ -248,42 +210,13 @@ func runExperiment(t *testing.T, file string, sets ...string) *pipeline.Plan {
 // each stage's state.
 func runExperimentStates(t *testing.T, file string, sets ...string) (*pipeline.Plan, map[string]string) {
 	t.Helper()
-	exp, err := pipeline.Load(file, pipeline.LoadOptions{Set: sets})
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	h, err := digest.New(filepath.Join(exp.CacheDir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.NewPlan(exp, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := progress.New(io.Discard, false, time.Hour)
-	defer rep.Close()
-	out, err := pipeline.Run(context.Background(), p, cache.Open(exp.CacheDir), pipeline.RunOptions{Jobs: 2, Progress: rep})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	states := map[string]string{}
-	for _, o := range out {
-		states[o.Stage] = o.State
-		if o.State != "ran" && o.State != "cached" {
-			t.Errorf("stage %s: %s", o.Stage, o.State)
+	res := pipelinetest.MustRun(t, file, pipelinetest.Options{Set: sets})
+	for stage, state := range res.States {
+		if state != "ran" && state != "cached" {
+			t.Errorf("stage %s: %s", stage, state)
 		}
 	}
-	return p, states
-}
-
-// writeExperiment writes text as exp.yaml in a new folder.
-func writeExperiment(t *testing.T, text string) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "exp.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
+	return res.Plan, res.States
 }
 
 // input is a finished stage of the experiment as a report input.
@@ -308,18 +241,11 @@ func input(t *testing.T, p *pipeline.Plan, stage string, matrix map[string]strin
 	return stages.Input{Stage: stage, Matrix: matrix, Dir: dir, Files: files}
 }
 
-type nopProgress struct{}
-type nopBar struct{}
-
-func (nopProgress) Bar(string, string, int64) stages.Bar { return nopBar{} }
-func (nopBar) Add(int64)                                 {}
-func (nopBar) Done()                                     {}
-
 // runReport runs the kind directly on inputs into a new folder.
 func runReport(t *testing.T, params *Params, inputs map[string][]stages.Input) (string, error) {
 	t.Helper()
 	out := t.TempDir()
 	job := &stages.Job{Stage: "report", Params: params, Inputs: inputs, OutDir: out,
-		Progress: nopProgress{}, Logf: func(string, ...any) {}}
+		Progress: pipelinetest.Progress{}, Logf: func(string, ...any) {}}
 	return out, Kind{}.Run(context.Background(), job)
 }

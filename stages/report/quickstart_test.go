@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"selectivity/pipeline"
+	"selectivity/pipeline/pipelinetest"
 	_ "selectivity/stages/correlate"
 	_ "selectivity/stages/decode"
 	_ "selectivity/stages/extract"
@@ -48,13 +49,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	text := strings.TrimRight(string(base), "\n") + "\n" + quickstartReport
 	text = strings.Replace(text, "name: quickstart", "name: quickstart-report\ncache: "+filepath.Join(root, "cache")+"\nresults: "+filepath.Join(root, "results"), 1)
-	file := filepath.Join(root, "quickstart-report.yaml")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := pipelinetest.Write(t, root, "quickstart-report.yaml", text)
 	if _, err := pipeline.Load(file, pipeline.LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
 )
@@ -58,52 +55,15 @@ func readTable(slot string, in stages.Input, file, what string) (*table, error) 
 		}
 		for c, f := range sch.Fields() {
 			col := rec.Column(c)
-			switch a := col.(type) {
-			case *array.String:
-				for i := range a.Len() {
-					t.str[f.Name] = append(t.str[f.Name], strings.Clone(a.Value(i)))
-				}
-			case *array.LargeString:
-				for i := range a.Len() {
-					t.str[f.Name] = append(t.str[f.Name], strings.Clone(a.Value(i)))
-				}
-			default:
-				at := numeric(col)
-				if at == nil {
-					continue
-				}
-				for i := range col.Len() {
-					v := math.NaN()
-					if !col.IsNull(i) {
-						v = at(i)
-					}
-					t.num[f.Name] = append(t.num[f.Name], v)
-				}
+			var ok bool
+			if t.str[f.Name], ok = arrowfile.AppendStrings(t.str[f.Name], col); !ok {
+				t.num[f.Name], _ = arrowfile.AppendFloat64s(t.num[f.Name], col)
 			}
 		}
 		t.rows += int(rec.NumRows())
 		rec.Release()
 	}
 	return t, nil
-}
-
-// numeric returns the accessor of a numeric column, nil for other types.
-func numeric(col arrow.Array) func(int) float64 {
-	switch c := col.(type) {
-	case *array.Float64:
-		return c.Value
-	case *array.Float32:
-		return func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Int64:
-		return func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Int32:
-		return func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint64:
-		return func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint32:
-		return func(i int) float64 { return float64(c.Value(i)) }
-	}
-	return nil
 }
 
 func listOrNone(names []string) string {

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"selectivity/cache/arrowfile"
 	"selectivity/pipeline"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/correlate"
 	"selectivity/stages/metric"
@@ -69,7 +71,7 @@ func readRows(t *testing.T, path string) *table {
 // report over them all: every figure is there, at the size its inches and
 // the dpi say, and report.md holds the numbers of the input tables.
 func TestExperiment(t *testing.T) {
-	p := runExperiment(t, writeExperiment(t, experiment))
+	p := runExperiment(t, pipelinetest.Experiment(t, experiment))
 	out, err := filepath.EvalSymlinks(filepath.Join(p.Exp.ResultsDir, "fig"))
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func TestExperiment(t *testing.T) {
 // experimentInputs runs the experiment once and returns the report's inputs.
 func experimentInputs(t *testing.T) map[string][]stages.Input {
 	t.Helper()
-	p := runExperiment(t, writeExperiment(t, experiment))
+	p := runExperiment(t, pipelinetest.Experiment(t, experiment))
 	in := func(stage string, m map[string]string) stages.Input { return input(t, p, stage, m) }
 	return map[string][]stages.Input{
 		slotSummary: {in("unit@trained", map[string]string{"net": "trained"}), in("unit@untrained", map[string]string{"net": "untrained"}),
@@ -286,11 +288,11 @@ func TestInputErrors(t *testing.T) {
 	}
 	// A summary table without percent and with a numeric layer column.
 	dir := t.TempDir()
-	var tab metric.Table
-	tab.Int64("layer", []int64{2})
-	tab.String("level", []string{"unit"})
-	tab.String("aggregation", []string{""})
-	tab.String("metric", []string{"fsi"})
+	var tab arrowfile.Table
+	tab.Int64s("layer", []int64{2})
+	tab.Strings("level", []string{"unit"})
+	tab.Strings("aggregation", []string{""})
+	tab.Strings("metric", []string{"fsi"})
 	if err := tab.Write(filepath.Join(dir, metric.SummaryFile), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func TestLayerOrder(t *testing.T) {
 
 // TestParams: the tags reach the experiment file's error report.
 func TestParams(t *testing.T) {
-	file := writeExperiment(t, `
+	file := pipelinetest.Experiment(t, `
 stages:
   les: {kind: report-test-lesion}
   fig:

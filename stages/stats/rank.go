@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -155,4 +156,30 @@ func (s *Scratch) rank(dst, x []float64, keep []bool) {
 		}
 		i = j
 	}
+}
+
+// Descending returns the indices of values ordered largest value first,
+// ties broken by the smaller index, NaN after every number (among
+// themselves by index).
+func Descending(values []float64) []int {
+	idx := make([]int, len(values))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		va, vb := values[a], values[b]
+		na, nb := math.IsNaN(va), math.IsNaN(vb)
+		switch {
+		case na && nb:
+			return cmp.Compare(a, b)
+		case na:
+			return 1
+		case nb:
+			return -1
+		case va != vb:
+			return cmp.Compare(vb, va)
+		}
+		return cmp.Compare(a, b)
+	})
+	return idx
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -458,5 +459,21 @@ func TestScratchNoAlloc(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per item, want 0", allocs)
+	}
+}
+
+func TestDescending(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		in   []float64
+		want []int
+	}{
+		{nil, []int{}},
+		{[]float64{0.1, 0.3, nan, 0.3, -1}, []int{1, 3, 0, 4, 2}},
+		{[]float64{nan, 0, -inf, inf, nan, 0}, []int{3, 1, 5, 2, 0, 4}},
+	} {
+		if got := Descending(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("Descending(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }

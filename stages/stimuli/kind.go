@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strconv"
 	"strings"
@@ -263,63 +264,49 @@ func PixelsSchema(c, s int, name string, n imaging.Norm) *arrow.Schema {
 	})
 }
 
-// imagesFields are images.arrow's columns.
-var imagesFields = []arrow.Field{
-	{Name: "index", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "path", Type: arrow.BinaryTypes.String},
-	{Name: "category", Type: arrow.BinaryTypes.String},
-	{Name: "domain", Type: arrow.BinaryTypes.String},
-	{Name: "identity", Type: arrow.BinaryTypes.String},
-	{Name: "image", Type: arrow.PrimitiveTypes.Int32},
-}
-
 // writeImages writes images.arrow: the kept items of s.
 func writeImages(path string, s *set, out *written) error {
-	mem := memory.DefaultAllocator
-	index, img := array.NewInt32Builder(mem), array.NewInt32Builder(mem)
-	strs := make([]*array.StringBuilder, 4)
-	for k := range strs {
-		strs[k] = array.NewStringBuilder(mem)
-	}
-	for row, i := range out.kept {
+	t := &Table{Source: s.source, Layout: s.layout}
+	for _, i := range out.kept {
 		it := &s.items[i]
-		index.Append(int32(row))
-		strs[0].Append(it.path)
-		strs[1].Append(it.category)
-		strs[2].Append(it.domain)
-		strs[3].Append(it.identity)
-		img.Append(int32(it.image))
+		t.Path = append(t.Path, it.path)
+		t.Category = append(t.Category, it.category)
+		t.Domain = append(t.Domain, it.domain)
+		t.Identity = append(t.Identity, it.identity)
+		t.Image = append(t.Image, it.image)
 	}
-	cols := []arrow.Array{index.NewArray(), strs[0].NewArray(), strs[1].NewArray(), strs[2].NewArray(), strs[3].NewArray(), img.NewArray()}
-	defer func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}()
-	schema := arrowfile.NewSchema(imagesFields, map[string]string{
-		"source":  s.source,
-		"layout":  s.layout,
-		"skipped": strconv.Itoa(len(out.skipped)),
-	})
-	return arrowfile.WriteTable(path, schema, cols...)
+	return WriteImages(path, t, map[string]string{"skipped": strconv.Itoa(len(out.skipped))})
 }
 
-// skippedFields are skipped.arrow's columns.
-var skippedFields = []arrow.Field{
-	{Name: "path", Type: arrow.BinaryTypes.String},
-	{Name: "error", Type: arrow.BinaryTypes.String},
+// WriteImages writes t as an image table, images.arrow, which ReadImages
+// reads back: columns index (the row), path, category, domain, identity
+// and image; t.Source and t.Layout, and the entries of meta, as metadata.
+func WriteImages(path string, t *Table, meta map[string]string) error {
+	index, image := make([]int32, len(t.Image)), make([]int32, len(t.Image))
+	for i, im := range t.Image {
+		index[i], image[i] = int32(i), int32(im)
+	}
+	var tab arrowfile.Table
+	tab.Int32s("index", index)
+	tab.Strings("path", t.Path)
+	tab.Strings("category", t.Category)
+	tab.Strings("domain", t.Domain)
+	tab.Strings("identity", t.Identity)
+	tab.Int32s("image", image)
+	md := map[string]string{"source": t.Source, "layout": t.Layout}
+	maps.Copy(md, meta)
+	return tab.Write(path, md)
 }
 
 // writeSkipped writes skipped.arrow.
 func writeSkipped(path string, skipped []Skip) error {
-	mem := memory.DefaultAllocator
-	pb, eb := array.NewStringBuilder(mem), array.NewStringBuilder(mem)
+	var paths, errs []string
 	for _, s := range skipped {
-		pb.Append(s.Path)
-		eb.Append(s.Error)
+		paths = append(paths, s.Path)
+		errs = append(errs, s.Error)
 	}
-	pa, ea := pb.NewArray(), eb.NewArray()
-	defer pa.Release()
-	defer ea.Release()
-	return arrowfile.WriteTable(path, arrowfile.NewSchema(skippedFields, nil), pa, ea)
+	var tab arrowfile.Table
+	tab.Strings("path", paths)
+	tab.Strings("error", errs)
+	return tab.Write(path, nil)
 }

@@ -18,25 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"selectivity/cache"
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline"
-	"selectivity/pipeline/digest"
-	"selectivity/pipeline/progress"
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/stimuli/imaging"
 	"selectivity/stages/stimuli/synth"
 )
-
-// noProgress is a stages.Progress that shows nothing.
-type noProgress struct{}
-
-func (noProgress) Bar(string, string, int64) stages.Bar { return noBar{} }
-
-type noBar struct{}
-
-func (noBar) Add(int64) {}
-func (noBar) Done()     {}
 
 // run runs the kind on p into a temporary folder, returning the folder and
 // the lines it logged.
@@ -45,7 +33,7 @@ func run(t *testing.T, ctx context.Context, p *Params) (string, []string, error)
 	var mu sync.Mutex
 	var logs []string
 	job := &stages.Job{
-		Stage: "stimuli", Params: p, OutDir: t.TempDir(), Progress: noProgress{},
+		Stage: "stimuli", Params: p, OutDir: t.TempDir(), Progress: pipelinetest.Progress{},
 		Logf: func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -460,7 +448,7 @@ func TestColourAfterAll(t *testing.T) {
 	pipe, _ := p.pipeline()
 	dir := t.TempDir()
 	var logs []string
-	out, err := writePixels(context.Background(), filepath.Join(dir, PixelsFile), s, pipe, p, noProgress{}, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	out, err := writePixels(context.Background(), filepath.Join(dir, PixelsFile), s, pipe, p, pipelinetest.Progress{}, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
 	if err != nil || len(out.kept) != 2 {
 		t.Fatal(out, err)
 	}
@@ -585,29 +573,7 @@ stages:
     params: {source: folder, path: data, categories: [car, house], domains: {things: [car], places: [house]}, resize: 30, crop: 28}
 `), 0o644)
 	runExp := func() map[string]string {
-		e, err := pipeline.Load(exp, pipeline.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := digest.New(filepath.Join(e.CacheDir, "state.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := pipeline.NewPlan(e, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep := progress.New(&bytes.Buffer{}, false, time.Hour)
-		defer rep.Close()
-		out, err := pipeline.Run(context.Background(), plan, cache.Open(e.CacheDir), pipeline.RunOptions{Jobs: 1, Progress: rep})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]string{}
-		for _, o := range out {
-			got[o.Stage] = o.State
-		}
-		return got
+		return pipelinetest.MustRun(t, exp, pipelinetest.Options{Jobs: 1}).States
 	}
 	if got := runExp(); got["synthetic"] != "ran" || got["real"] != "ran" {
 		t.Fatalf("first run: %v", got)

@@ -30,6 +30,7 @@ package checkpoint
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -106,7 +107,7 @@ func (sd *StateDict) Names() []string {
 // no weights.
 func (sd *StateDict) Check(want map[string][]int) error {
 	var result *multierror.Error
-	for _, name := range sortedKeys(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		got, ok := sd.Params[name]
 		switch {
 		case !ok:
@@ -134,15 +135,6 @@ func (sd *StateDict) Check(want map[string][]int) error {
 		return b.String()
 	}
 	return result
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Load reads the checkpoint at path (.pt, .pth, .pth.tar, .bin, .safetensors:

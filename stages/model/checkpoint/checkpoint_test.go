@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestFixtures(t *testing.T) {
 			if sd.Path != path || string(sd.Format) != fx.Format || sd.Wrapper != fx.Wrapper {
 				t.Errorf("path/format/wrapper = %q/%q/%q, want %q/%q/%q", sd.Path, sd.Format, sd.Wrapper, path, fx.Format, fx.Wrapper)
 			}
-			if got, want := sd.Names(), sortedKeys(exp.Tensors); !slices.Equal(got, want) {
+			if got, want := sd.Names(), slices.Sorted(maps.Keys(exp.Tensors)); !slices.Equal(got, want) {
 				t.Fatalf("names = %v\nwant %v", got, want)
 			}
 			for pname, want := range exp.Tensors {

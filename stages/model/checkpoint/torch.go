@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/big"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -429,7 +431,7 @@ func extract(top any, format Format, refs []*storage, b *budget) (*StateDict, er
 		}
 		return nil, fmt.Errorf("no state dict found (top-level keys: %s)", strings.Join(keys, ", "))
 	}
-	for _, name := range sortedKeys(tensors) {
+	for _, name := range slices.Sorted(maps.Keys(tensors)) {
 		t, err := materialiseRef(tensors[name], b)
 		if err != nil {
 			return nil, fmt.Errorf("parameter %q: %w", name, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -101,7 +102,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 
 func hashParams(p map[string]Tensor) uint64 {
 	h := fnv.New64a()
-	for _, name := range sortedNames(p) {
+	for _, name := range slices.Sorted(maps.Keys(p)) {
 		fmt.Fprint(h, name, p[name].Shape)
 		for _, v := range p[name].Data {
 			fmt.Fprint(h, math.Float32bits(v))

@@ -35,7 +35,7 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 	rng := rand.New(rand.NewPCG(seed, 0x5eed5e1ec7))
 	params := make(map[string]Tensor)
 	for _, p := range spec.Params(classes) {
-		n, _ := numel(p.Shape)
+		n, _ := Numel(p.Shape)
 		params[p.Name] = Tensor{Shape: p.Shape, Data: make([]float32, n)}
 	}
 	normal := func(d []float32, std float64) {

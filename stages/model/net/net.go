@@ -2,6 +2,7 @@ package net
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -72,18 +73,18 @@ func New(arch string, params map[string]Tensor) (_ *Net, err error) {
 	for _, p := range spec.Params(0) {
 		want[p.Name] = true
 	}
-	for _, name := range sortedNames(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if _, ok := params[name]; !ok {
 			problem("missing parameter %q", name)
 		}
 	}
-	for _, name := range sortedNames(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		t := params[name]
 		if !want[name] {
 			problem("unexpected parameter %q (shape %v)", name, t.Shape)
 			continue
 		}
-		if n, ok := numel(t.Shape); !ok || n != len(t.Data) {
+		if n, ok := Numel(t.Shape); !ok || n != len(t.Data) {
 			problem("parameter %q has %d values for shape %v", name, len(t.Data), t.Shape)
 		}
 	}
@@ -186,7 +187,9 @@ func (n *Net) Classes() int { return n.arch.FC[2].Out }
 // Taps lists the network's tap names in order.
 func (n *Net) Taps() []string { return n.arch.Taps() }
 
-func numel(shape []int) (int, bool) {
+// Numel is the number of values a tensor of shape holds, the product of
+// its dimensions; false on a negative dimension or overflow.
+func Numel(shape []int) (int, bool) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 || (d > 0 && n > math.MaxInt/d) {
@@ -207,15 +210,6 @@ func fmtShape(shape []int) string {
 		}
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // dense wraps data as a gorgonia tensor without copying.
