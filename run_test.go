@@ -428,3 +428,19 @@ stages:
 		t.Errorf("the run failed: %v", err)
 	}
 }
+
+func TestRunIntoAnotherCacheRelinksResults(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatal(stderr)
+	}
+	other := filepath.Join(t.TempDir(), "elsewhere")
+	if code, _, stderr := cliRun("run", f, "--cache", other); code != 0 {
+		t.Fatalf("run with another --cache: exit %d\n%s", code, stderr)
+	}
+	target, err := filepath.EvalSymlinks(filepath.Join(dir, "results", "demo", "total", "values.txt"))
+	if err != nil || !strings.HasPrefix(target, other) {
+		t.Errorf("results link points to %s (%v), want into %s", target, err, other)
+	}
+}

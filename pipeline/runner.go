@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -348,7 +349,12 @@ func pruneLinks(dir string, want map[string]bool, cacheRoot string) error {
 	return err
 }
 
-// intoCache tells whether the symlink at path points into the cache.
+// entryPath matches a file inside a cache entry: …/entries/ab/ab12…/name.
+var entryPath = regexp.MustCompile(`/entries/[0-9a-f]{2}/[0-9a-f]{64}/`)
+
+// intoCache tells whether the symlink at path is one this program made: it
+// points into the cache, or into an entry of another cache (the results
+// folder of a run with another --cache).
 func intoCache(path, cacheRoot string) bool {
 	target, err := os.Readlink(path)
 	if err != nil {
@@ -357,8 +363,10 @@ func intoCache(path, cacheRoot string) bool {
 	if !filepath.IsAbs(target) {
 		target = filepath.Join(filepath.Dir(path), target)
 	}
+	target = filepath.Clean(target)
 	root, err := filepath.Abs(cacheRoot)
-	return err == nil && strings.HasPrefix(filepath.Clean(target), root+string(filepath.Separator))
+	return err == nil && strings.HasPrefix(target, root+string(filepath.Separator)) ||
+		entryPath.MatchString(filepath.ToSlash(target))
 }
 
 // Status decides every stage of p without running or writing anything.
