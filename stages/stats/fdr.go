@@ -2,7 +2,6 @@ package stats
 
 import (
 	"math"
-	"slices"
 )
 
 // FDRMethod selects a false-discovery-rate procedure.
@@ -70,7 +69,7 @@ func FDRTo(q []float64, reject []bool, p []float64, alpha float64, method FDRMet
 		}
 		pr = append(pr, valIdx{v, int32(i)})
 	}
-	slices.SortFunc(pr, cmpVal)
+	sortByValue(pr, make([]valIdx, len(pr)))
 	m := len(pr)
 	fm := float64(m)
 	cm := 1.0

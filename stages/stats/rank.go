@@ -13,9 +13,11 @@ type Scratch struct {
 	a, b  []float64
 	c     []float64
 	pairs []valIdx
-	rx    []float64
-	ry    []float64
-	keep  []bool
+	// sortBuf is sortByValue's scratch.
+	sortBuf []valIdx
+	rx      []float64
+	ry      []float64
+	keep    []bool
 }
 
 type valIdx struct {
@@ -143,7 +145,10 @@ func (s *Scratch) rank(dst, x []float64, keep []bool) {
 		}
 	}
 	s.pairs = pr
-	slices.SortFunc(pr, cmpVal)
+	if cap(s.sortBuf) < len(pr) {
+		s.sortBuf = make([]valIdx, len(pr), cap(s.pairs))
+	}
+	sortByValue(pr, s.sortBuf[:len(pr)])
 	n := len(pr)
 	for i := 0; i < n; {
 		j := i + 1
