@@ -136,7 +136,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "extract" }
-func (Kind) Version() string { return "2" }
+func (Kind) Version() string { return "3" }
 func (Kind) Doc() string {
 	return "post-ReLU activations of a network's layers (and optionally logits) for every stimulus, streamed to one Arrow matrix per layer"
 }

@@ -155,7 +155,7 @@ func (p *Params) Validate() []stages.FieldError {
 type Kind struct{}
 
 func (Kind) Name() string    { return "lesion" }
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
 	return "per-kernel lesion effects (loss increase, accuracy drop) on the network's own task, optionally greedy"
 }

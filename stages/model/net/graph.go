@@ -167,10 +167,10 @@ func (n *Net) build(start, last int, input []float32, shape []int, names []strin
 		case s == nconv:
 			x, err = n.classifierInput(x, st)
 			if err == nil {
-				x, err = n.linear(x, n.fc[0], true)
+				x, err = n.linear(x, n.fc[0], true, st)
 			}
 		default:
-			x, err = n.linear(x, n.fc[s-nconv], s < len(names)-1)
+			x, err = n.linear(x, n.fc[s-nconv], s < len(names)-1, st)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("net: building %s: %w", names[s], err)
@@ -222,28 +222,10 @@ func (n *Net) classifierInput(x *G.Node, st *runState) (*G.Node, error) {
 	return G.Reshape(x, tensor.Shape{s[0], s[1] * p * p})
 }
 
-// linear is x·Wᵀ + b (nn.Linear), optionally followed by ReLU. W is bound
-// as a lazily transposed view of the torch weight, so gorgonia's matrix
-// product calls SGEMM with B transposed instead of copying W.
-func (n *Net) linear(x *G.Node, l *fcLayer, relu bool) (*G.Node, error) {
-	g := x.Graph()
-	wt := dense(l.w, l.Out, l.In)
-	if err := wt.T(); err != nil {
-		return nil, err
-	}
-	w := G.NewMatrix(g, tensor.Float32, G.WithShape(l.In, l.Out), G.WithName(l.Prefix+".weight"), G.WithValue(wt))
-	b := G.NewVector(g, tensor.Float32, G.WithShape(l.Out), G.WithName(l.Prefix+".bias"), G.WithValue(dense(l.b, l.Out)))
-	y, err := G.Mul(x, w)
-	if err != nil {
-		return nil, err
-	}
-	if y, err = G.BroadcastAdd(y, b, nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	if relu {
-		return G.Rectify(y)
-	}
-	return y, nil
+// linear is x·Wᵀ + b (nn.Linear), optionally followed by ReLU, as one
+// gorgonia op computed by the packed SGEMM (see linearOp).
+func (n *Net) linear(x *G.Node, l *fcLayer, relu bool, st *runState) (*G.Node, error) {
+	return G.ApplyOp(&linearOp{layer: l, relu: relu, st: st}, x)
 }
 
 // runState is the per-call state the ops of one graph share. The ops run
@@ -380,6 +362,66 @@ func (op *convOp) Do(in ...G.Value) (v G.Value, err error) {
 	op.st.adopt(out)
 	op.st.release(data)
 	return dense(out, s[0], op.layer.Out, oh, ow), nil
+}
+
+// linearOp is nn.Linear (+ ReLU) as one gorgonia op: out = act(x·Wᵀ + b)
+// for x of n×In, computed by linearRows, the Lesioner's packed SGEMM path
+// (A = x packed per call, B = Wᵀ packed block-wise straight from the torch
+// weight), so the caller's weight is used in place and never copied.
+type linearOp struct {
+	layer *fcLayer
+	relu  bool
+	st    *runState
+}
+
+func (op *linearOp) Arity() int { return 1 }
+func (op *linearOp) Type() hm.Type {
+	t := G.TensorType{Dims: 2, Of: hm.TypeVariable('a')}
+	return hm.NewFnType(t, t)
+}
+func (op *linearOp) CallsExtern() bool    { return false }
+func (op *linearOp) OverwritesInput() int { return -1 }
+func (op *linearOp) String() string {
+	act := ""
+	if op.relu {
+		act = "ReLU"
+	}
+	return fmt.Sprintf("Linear%s(%s %d→%d)", act, op.layer.Prefix, op.layer.In, op.layer.Out)
+}
+func (op *linearOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op *linearOp) Hashcode() uint32      { return hashOf(op) }
+func (op *linearOp) ReturnsPtr() bool      { return false }
+func (op *linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, ok := in[0].(tensor.Shape)
+	if !ok || len(s) != 2 || s[1] != op.layer.In {
+		return nil, fmt.Errorf("%v: expected an n×%d input shape, got %v", op, op.layer.In, in[0])
+	}
+	return tensor.Shape{s[0], op.layer.Out}, nil
+}
+func (op *linearOp) Do(in ...G.Value) (v G.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = op.st.fail(panicError(r))
+		}
+	}()
+	if err := op.st.ctx.Err(); err != nil {
+		return nil, op.st.fail(fmt.Errorf("net: stopped before %s: %w", op.layer.Prefix, err))
+	}
+	d, data, err := denseData(in[0])
+	if err != nil {
+		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+	}
+	s := d.Shape()
+	if len(s) != 2 || s[1] != op.layer.In || len(data) != s[0]*s[1] {
+		return nil, op.st.fail(fmt.Errorf("net: %v: input shape %v", op, s))
+	}
+	out, err := linearRows(op.st.mem, data, s[0], op.layer, op.relu)
+	if err != nil {
+		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+	}
+	op.st.adopt(out)
+	op.st.release(data)
+	return dense(out, s[0], op.layer.Out), nil
 }
 
 // adaptiveAvgPoolOp is AdaptiveAvgPool2d((out, out)) exactly as PyTorch
