@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 )
@@ -25,7 +23,7 @@ import (
 func BenchmarkCompareMetricUnit(b *testing.B) {
 	const nImages, units = 1440, 20_000
 	dir := b.TempDir()
-	writeCompareLayer(b, dir, nImages, units)
+	writeSynthetic(b, dir, nImages, units)
 	in := stages.Input{Stage: "extract", Dir: dir, Files: []string{"images.arrow", "conv.arrow"}}
 	p := kind{}.NewParams().(*Params)
 	once := func(logf func(string, ...any)) {
@@ -47,43 +45,4 @@ func BenchmarkCompareMetricUnit(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(best, "best-s")
 	b.Logf("result: %s", line)
-}
-
-// writeCompareLayer is writeSynthetic (peak_test.go) for a testing.TB:
-// images.arrow (10 fLOC categories × 144) and conv.arrow (images × units of
-// post-ReLU xorshift noise in [−1.2, 0.8), faces +0.5 in every 10th unit).
-func writeCompareLayer(t testing.TB, dir string, nImages, units int) {
-	cats := [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"}, {"limb", "bodies"},
-		{"word", "characters"}, {"number", "characters"}, {"car", "objects"}, {"instrument", "objects"},
-		{"house", "places"}, {"corridor", "places"}}
-	var im fxImages
-	for i := range nImages {
-		c := cats[i*len(cats)/nImages]
-		im.Path = append(im.Path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", c[0], c[0], i))
-		im.Category, im.Domain, im.Identity, im.Image = append(im.Category, c[0]), append(im.Domain, c[1]), append(im.Identity, ""), append(im.Image, int32(i))
-	}
-	writeImages(t, filepath.Join(dir, "images.arrow"), im)
-	shape := []int{units, 1, 1}
-	if units%400 == 0 {
-		shape = []int{units / 400, 20, 20}
-	}
-	meta := map[string]string{"layer": "conv", "level": "unit", "shape": arrowfile.FormatInts(shape...)}
-	if err := arrowfile.WriteMatrix(filepath.Join(dir, "conv.arrow"), nImages, units, meta, func(r int, dst []float32) {
-		s := uint64(r)*0x9E3779B97F4A7C15 + 1
-		face := im.Domain[r] == "faces"
-		for i := range dst {
-			s ^= s << 13
-			s ^= s >> 7
-			s ^= s << 17
-			v := float32(s>>40)/float32(1<<24)*2 - 1.2 // uniform in [-1.2, 0.8)
-			if face && i%10 == 0 {
-				v += 0.5
-			}
-			if v > 0 {
-				dst[i] = v
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -133,7 +133,7 @@ func procStatus() map[string]int {
 // writeSynthetic writes images.arrow (10 fLOC categories × 144) and
 // conv.arrow (images × units of post-ReLU noise, faces a little higher in
 // every 10th unit; shape units/400 × 20 × 20 where that divides) into dir.
-func writeSynthetic(t *testing.T, dir string, nImages, units int) {
+func writeSynthetic(t testing.TB, dir string, nImages, units int) {
 	cats := [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"}, {"limb", "bodies"},
 		{"word", "characters"}, {"number", "characters"}, {"car", "objects"}, {"instrument", "objects"},
 		{"house", "places"}, {"corridor", "places"}}
