@@ -3,11 +3,9 @@ package metric
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -19,37 +17,15 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/stats/fixture"
 )
 
 // The fixtures are numpy's / scipy's / statsmodels' answers, written by
 // testdata/metric/gen.py (see there for the cases and the conventions).
 const fixturePath = "../../testdata/metric/fixtures.json"
 
-// F is a float64 that also decodes the strings "NaN", "Inf", "-Inf".
-type F float64
-
-func (f *F) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		switch s {
-		case "NaN":
-			*f = F(math.NaN())
-		case "Inf":
-			*f = F(math.Inf(1))
-		case "-Inf":
-			*f = F(math.Inf(-1))
-		default:
-			return fmt.Errorf("bad float %q", s)
-		}
-		return nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	*f = F(v)
-	return err
-}
+// F is a fixture float: NaN and ±Inf arrive as strings.
+type F = fixture.Float
 
 type fixtures struct {
 	Versions map[string]string

@@ -10,40 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
+
+	"selectivity/stages/stats/fixture"
 )
 
 // The fixtures are scipy's / statsmodels' / numpy's answers, written by
 // testdata/stats/gen.py (see there for how the cases are drawn).
 const fixturePath = "../../testdata/stats/fixtures.json"
 
-// F is a float64 that also decodes the strings "NaN", "Inf", "-Inf".
-type F float64
-
-func (f *F) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		switch s {
-		case "NaN":
-			*f = F(math.NaN())
-		case "Inf":
-			*f = F(math.Inf(1))
-		case "-Inf":
-			*f = F(math.Inf(-1))
-		default:
-			return fmt.Errorf("bad float %q", s)
-		}
-		return nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	*f = F(v)
-	return err
-}
+// F is a fixture float: NaN and ±Inf arrive as strings.
+type F = fixture.Float
 
 type Fs []F
 
