@@ -282,6 +282,24 @@ func (st *runState) fail(err error) error {
 	return err
 }
 
+// catch turns a panic in an op's Do into the run's error:
+// defer op.st.catch(&err).
+func (st *runState) catch(err *error) {
+	if r := recover(); r != nil {
+		*err = st.fail(panicError(r))
+	}
+}
+
+// input unwraps op's input tensor, failing the run if it is not a dense
+// float32 one.
+func (st *runState) input(op fmt.Stringer, v G.Value) (*tensor.Dense, []float32, error) {
+	d, data, err := denseData(v)
+	if err != nil {
+		return nil, nil, st.fail(fmt.Errorf("net: %v: %w", op, err))
+	}
+	return d, data, nil
+}
+
 // denseData returns the row-major float32 data of a gorgonia value.
 func denseData(v G.Value) (*tensor.Dense, []float32, error) {
 	d, ok := v.(*tensor.Dense)
@@ -339,17 +357,13 @@ func (op *convOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{s[0], l.Out, outSize(s[2], l.Kernel, l.Stride, l.Pad), outSize(s[3], l.Kernel, l.Stride, l.Pad)}, nil
 }
 func (op *convOp) Do(in ...G.Value) (v G.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = op.st.fail(panicError(r))
-		}
-	}()
+	defer op.st.catch(&err)
 	if err := op.st.ctx.Err(); err != nil {
 		return nil, op.st.fail(fmt.Errorf("net: stopped before %s: %w", op.layer.Tap, err))
 	}
-	d, data, err := denseData(in[0])
+	d, data, err := op.st.input(op, in[0])
 	if err != nil {
-		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+		return nil, err
 	}
 	s := d.Shape()
 	if len(s) != 4 || s[1] != op.layer.In {
@@ -399,17 +413,13 @@ func (op *linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{s[0], op.layer.Out}, nil
 }
 func (op *linearOp) Do(in ...G.Value) (v G.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = op.st.fail(panicError(r))
-		}
-	}()
+	defer op.st.catch(&err)
 	if err := op.st.ctx.Err(); err != nil {
 		return nil, op.st.fail(fmt.Errorf("net: stopped before %s: %w", op.layer.Prefix, err))
 	}
-	d, data, err := denseData(in[0])
+	d, data, err := op.st.input(op, in[0])
 	if err != nil {
-		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+		return nil, err
 	}
 	s := d.Shape()
 	if len(s) != 2 || s[1] != op.layer.In || len(data) != s[0]*s[1] {
@@ -446,14 +456,10 @@ func (op *adaptiveAvgPoolOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) 
 	return tensor.Shape{s[0], s[1], op.out, op.out}, nil
 }
 func (op *adaptiveAvgPoolOp) Do(in ...G.Value) (v G.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = op.st.fail(panicError(r))
-		}
-	}()
-	d, data, err := denseData(in[0])
+	defer op.st.catch(&err)
+	d, data, err := op.st.input(op, in[0])
 	if err != nil {
-		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+		return nil, err
 	}
 	s := d.Shape()
 	if len(s) != 4 {
@@ -489,17 +495,13 @@ func (op *maxPoolOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{s[0], s[1], outSize(s[2], op.k, op.s, 0), outSize(s[3], op.k, op.s, 0)}, nil
 }
 func (op *maxPoolOp) Do(in ...G.Value) (v G.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = op.st.fail(panicError(r))
-		}
-	}()
+	defer op.st.catch(&err)
 	if err := op.st.ctx.Err(); err != nil {
 		return nil, op.st.fail(fmt.Errorf("net: stopped after %s: %w", op.after, err))
 	}
-	d, data, err := denseData(in[0])
+	d, data, err := op.st.input(op, in[0])
 	if err != nil {
-		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
+		return nil, err
 	}
 	s := d.Shape()
 	if len(s) != 4 {
