@@ -425,34 +425,9 @@ func ranks(v []float64) []int64 {
 // against labels, and the accuracy (largest logit, first on ties): float64
 // arithmetic on the float32 logits.
 func Loss(logits []float32, labels []int, classes int) (loss, acc float64) {
-	sum, correct := crossEntropy(logits, labels, classes)
+	sum, correct := stats.CrossEntropy(logits, labels, classes)
 	n := float64(len(labels))
 	return sum / n, float64(correct) / n
-}
-
-// crossEntropy returns the summed cross-entropy and the number correct.
-func crossEntropy(logits []float32, labels []int, classes int) (float64, int) {
-	var sum float64
-	correct := 0
-	for i, y := range labels {
-		row := logits[i*classes : (i+1)*classes]
-		best := 0
-		m := float64(row[0])
-		for j, v := range row {
-			if float64(v) > m {
-				m, best = float64(v), j
-			}
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v) - m)
-		}
-		sum += m + math.Log(s) - float64(row[y])
-		if best == y {
-			correct++
-		}
-	}
-	return sum, correct
 }
 
 // evaluator gives one chunk's logits with a set of channels lesioned.
@@ -584,7 +559,7 @@ func (r *runner) evaluate(ctx context.Context, t *task, sets [][]int, bar stages
 			if logits, err = e.Logits(ctx, set, logits); err != nil {
 				return fmt.Errorf("lesion: %w", err)
 			}
-			ce, ok := crossEntropy(logits, labels, r.classes)
+			ce, ok := stats.CrossEntropy(logits, labels, r.classes)
 			sums[s] += ce
 			correct[s] += ok
 			if first+n == len(t.labels) && bar != nil {
