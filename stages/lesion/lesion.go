@@ -13,6 +13,8 @@
 //     map (default): the file class_map (see ReadClassMap: JSON, CSV/TSV or
 //     text) maps names to indices; images whose name is not in the map are
 //     an error that lists them;
+//     model: the network's own output names (weights from a train stage's
+//     checkpoint name them: model.Model.ClassNames), likewise;
 //     order: the k-th distinct name in stimulus order is class k;
 //     name: the name itself is the index ("17").
 //   - object_stimuli (optional): a second task, e.g. object images, with
@@ -110,10 +112,10 @@ const GreedyFile = "greedy.arrow"
 type Params struct {
 	Layer           string      `yaml:"layer" doc:"the layer whose kernels are lesioned (default conv13; the last conv takes the fast path)"`
 	Labels          string      `yaml:"labels" oneof:"identity category" doc:"which images.arrow column names each task image's class"`
-	ClassFrom       string      `yaml:"class_from" oneof:"map order name" doc:"name → output index: map (class_map file), order (k-th distinct name is class k) or name (the name is the index)"`
+	ClassFrom       string      `yaml:"class_from" oneof:"map model order name" doc:"name → output index: map (class_map file), model (the network's own output names, from a train stage), order (k-th distinct name is class k) or name (the name is the index)"`
 	ClassMap        stages.Path `yaml:"class_map" doc:"class_from map: JSON, CSV/TSV or text file mapping names to output indices"`
 	ObjectLabels    string      `yaml:"object_labels" oneof:"identity category" doc:"object task: the column naming each image's class"`
-	ObjectClassFrom string      `yaml:"object_class_from" oneof:"map order name" doc:"object task: as class_from"`
+	ObjectClassFrom string      `yaml:"object_class_from" oneof:"map model order name" doc:"object task: as class_from"`
 	ObjectClassMap  stages.Path `yaml:"object_class_map" doc:"object task: as class_map"`
 	Greedy          bool        `yaml:"greedy" doc:"also run Dobs et al.'s greedy lesioning"`
 	GreedySteps     int         `yaml:"greedy_steps" min:"1" max:"100000" doc:"greedy: steps"`
@@ -242,13 +244,17 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	}
 
 	tasks := []*task{}
-	t, err := newTask(sin, "", p.Labels, p.ClassFrom, string(p.ClassMap), nt.Classes())
+	modelNames, err := mdl.ClassNames()
+	if err != nil {
+		return fmt.Errorf("lesion: %s: %w", mIn.Stage, err)
+	}
+	t, err := newTask(sin, "", p.Labels, p.ClassFrom, string(p.ClassMap), nt.Classes(), modelNames)
 	if err != nil {
 		return err
 	}
 	tasks = append(tasks, t)
 	if oin != nil {
-		t, err := newTask(oin, "object_", p.ObjectLabels, p.ObjectClassFrom, string(p.ObjectClassMap), nt.Classes())
+		t, err := newTask(oin, "object_", p.ObjectLabels, p.ObjectClassFrom, string(p.ObjectClassMap), nt.Classes(), modelNames)
 		if err != nil {
 			return err
 		}
@@ -320,7 +326,7 @@ func maxIncrease(s []score) float64 {
 
 // newTask reads a stimuli stage's image table and maps each image's name
 // to a class index.
-func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int) (*task, error) {
+func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int, modelNames []string) (*task, error) {
 	tab, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
 	if err != nil {
 		return nil, fmt.Errorf("lesion: input %s: %w", in.Stage, err)
@@ -332,7 +338,7 @@ func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int
 	if labels == "category" {
 		names = tab.Category
 	}
-	idx, err := classIndices(names, from, mapPath)
+	idx, err := classIndices(names, from, mapPath, modelNames)
 	if err != nil {
 		return nil, fmt.Errorf("lesion: input %s (%s labels): %w", in.Stage, labels, err)
 	}
@@ -344,8 +350,9 @@ func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int
 	return &task{prefix: prefix, stage: in.Stage, pixels: in.Path(stimuli.PixelsFile), labels: idx, labSrc: labels + " via " + from}, nil
 }
 
-// classIndices maps names to class indices (see the package doc).
-func classIndices(names []string, from, mapPath string) ([]int, error) {
+// classIndices maps names to class indices (see the package doc);
+// modelNames are the network's own output names, nil if it has none.
+func classIndices(names []string, from, mapPath string, modelNames []string) ([]int, error) {
 	out := make([]int, len(names))
 	var bad []string
 	badSeen := map[string]bool{}
@@ -356,10 +363,21 @@ func classIndices(names []string, from, mapPath string) ([]int, error) {
 		}
 	}
 	switch from {
-	case "map":
-		m, err := ReadClassMap(mapPath)
-		if err != nil {
-			return nil, err
+	case "map", "model":
+		m, src := map[string]int{}, "the model's class names"
+		if from == "model" {
+			if modelNames == nil {
+				return nil, fmt.Errorf("class_from model: the model's weights do not name their outputs (only a train stage's checkpoints do); use class_from: map")
+			}
+			for k, n := range modelNames {
+				m[n] = k
+			}
+		} else {
+			var err error
+			if m, err = ReadClassMap(mapPath); err != nil {
+				return nil, err
+			}
+			src = "the class map " + mapPath
 		}
 		for i, n := range names {
 			c, ok := m[n]
@@ -369,7 +387,7 @@ func classIndices(names []string, from, mapPath string) ([]int, error) {
 			out[i] = c
 		}
 		if len(bad) > 0 {
-			return nil, fmt.Errorf("%d names are not in the class map %s: %s", len(bad), mapPath, list(bad))
+			return nil, fmt.Errorf("%d names are not in %s: %s", len(bad), src, list(bad))
 		}
 	case "order":
 		pos := map[string]int{}

@@ -7,7 +7,7 @@
 // # Parameters
 //
 //	arch     vgg16 (default) | vgg16_bn | alexnet
-//	init     random (default) | checkpoint
+//	init     random (default) | checkpoint | train
 //	weights  the checkpoint file (init: checkpoint; required there): .pth,
 //	         .pt, .pth.tar (zip or legacy torch.save; bare state dict or one
 //	         under state_dict / model_state_dict / model; module. prefixes
@@ -19,6 +19,14 @@
 //	widths   checkpoint: standard (default) requires torchvision's exact
 //	         shapes; any accepts other channel widths and hidden sizes that
 //	         are consistent with the architecture's topology
+//	epoch    init: train: which of the train stage's checkpoints
+//	         (epoch_NN.safetensors): -1 (default) the last, 0 the untrained
+//	         initialisation, or an epoch it saved
+//
+// # Input
+//
+// train (init: train, required there; otherwise not allowed): a train
+// stage, whose weights are loaded as a checkpoint with widths: any.
 //
 // # Output
 //
@@ -34,17 +42,22 @@
 // seed; checkpoint: source (the file's base name), source_sha256,
 // source_format (torch-zip, torch-legacy, safetensors) and source_wrapper
 // (state_dict, model_state_dict, model, or "" for a bare state dict), and
-// epoch when the checkpoint records one.
+// epoch when the checkpoint records one; class_names when the checkpoint
+// names its outputs (checkpoint.ClassNamesKey: a JSON array, output k at
+// position k), as those of the train kind do; train: the same as
+// checkpoint, init "train" and source the train stage's file.
 package model
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,17 +76,18 @@ const DefaultClasses = 1000
 // Params are the model stage's parameters.
 type Params struct {
 	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet" doc:"architecture in torchvision's layout"`
-	Init    string      `yaml:"init" oneof:"random checkpoint" doc:"random: torchvision's initialisation from seed (the untrained network); checkpoint: weights from a file"`
+	Init    string      `yaml:"init" oneof:"random checkpoint train" doc:"random: torchvision's initialisation from seed (the untrained network); checkpoint: weights from a file; train: weights of a train stage (input train)"`
 	Weights stages.Path `yaml:"weights" doc:"init: checkpoint: the PyTorch (.pth, .pt, .pth.tar) or safetensors file"`
 	Seed    int64       `yaml:"seed" min:"0" doc:"init: random: the seed"`
 	Classes int         `yaml:"classes" min:"0" max:"10000000" doc:"number of outputs; 0: 1000 for random init, the checkpoint's own for checkpoint init (another value must agree with the checkpoint)"`
 	Widths  string      `yaml:"widths" oneof:"standard any" doc:"init: checkpoint: standard requires torchvision's layer widths; any accepts other widths consistent with the architecture"`
+	Epoch   int         `yaml:"epoch" min:"-1" max:"100000" doc:"init: train: the epoch whose weights are loaded (-1: the last; 0: before training)"`
 }
 
 // DefaultParams returns the defaults: a random VGG-16 from seed 1 with 1000
 // classes.
 func DefaultParams() *Params {
-	return &Params{Arch: "vgg16", Init: "random", Seed: 1, Widths: "standard"}
+	return &Params{Arch: "vgg16", Init: "random", Seed: 1, Widths: "standard", Epoch: -1}
 }
 
 // Validate reports the rules the tags cannot express.
@@ -82,8 +96,11 @@ func (p *Params) Validate() []stages.FieldError {
 	switch {
 	case p.Init == "checkpoint" && p.Weights == "":
 		errs = append(errs, stages.FieldError{Field: "weights", Msg: "required with init: checkpoint (the checkpoint file)"})
-	case p.Init == "random" && p.Weights != "":
+	case p.Init != "checkpoint" && p.Weights != "":
 		errs = append(errs, stages.FieldError{Field: "weights", Msg: "only read with init: checkpoint; set init: checkpoint or remove weights"})
+	}
+	if p.Init != "train" && p.Epoch != -1 {
+		errs = append(errs, stages.FieldError{Field: "epoch", Msg: "only read with init: train (the train stage's checkpoint to load)"})
 	}
 	if fi, err := os.Stat(string(p.Weights)); p.Weights != "" && err == nil && fi.IsDir() {
 		errs = append(errs, stages.FieldError{Field: "weights", Msg: fmt.Sprintf("%s is a folder; want the checkpoint file", p.Weights)})
@@ -101,8 +118,13 @@ func (Kind) Version() string { return "1" }
 func (Kind) Doc() string {
 	return "a network's weights: torchvision-style random init from a seed, or a PyTorch/safetensors checkpoint, checked against the architecture"
 }
-func (Kind) NewParams() any        { return DefaultParams() }
-func (Kind) Inputs() []stages.Slot { return nil }
+func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) Inputs() []stages.Slot {
+	return []stages.Slot{{Name: slotTrain, Doc: "init: train: the train stage whose weights are loaded"}}
+}
+
+// slotTrain is the input of init: train.
+const slotTrain = "train"
 
 // Run builds or loads the weights and writes weights.arrow.
 func (Kind) Run(ctx context.Context, job *stages.Job) error {
@@ -113,6 +135,9 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	logf := job.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if p.Init != "train" && len(job.Inputs[slotTrain]) > 0 {
+		return fmt.Errorf("model: input train is given, but init is %s: set init: train to load its weights", p.Init)
 	}
 	spec, err := net.Spec(p.Arch)
 	if err != nil {
@@ -139,6 +164,14 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	}
 
 	path := string(p.Weights)
+	if p.Init == "train" {
+		if path, err = trainedWeights(job.Inputs[slotTrain], p.Epoch); err != nil {
+			return err
+		}
+		cp := *p
+		cp.Weights, cp.Widths = stages.Path(path), "any"
+		p = &cp
+	}
 	sd, classes, err := loadCheckpoint(p, spec)
 	if err != nil {
 		return err
@@ -151,12 +184,18 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 		return fmt.Errorf("model: %w", err)
 	}
 	meta := map[string]string{
-		"arch": p.Arch, "classes": strconv.Itoa(classes), "init": "checkpoint",
+		"arch": p.Arch, "classes": strconv.Itoa(classes), "init": p.Init,
 		"source": filepath.Base(path), "source_sha256": sum,
 		"source_format": string(sd.Format), "source_wrapper": sd.Wrapper,
 	}
 	if e, ok := sd.Meta["epoch"]; ok {
 		meta["epoch"] = fmt.Sprint(e)
+	}
+	if v, ok := sd.Meta[checkpoint.ClassNamesKey]; ok {
+		if _, err := parseClassNames(fmt.Sprint(v), classes); err != nil {
+			return fmt.Errorf("model: %s: %w", path, err)
+		}
+		meta[checkpoint.ClassNamesKey] = fmt.Sprint(v)
 	}
 	var desc []string
 	if sd.Wrapper != "" {
@@ -170,6 +209,52 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	}
 	logf("%s: %s %s, %d classes (%s)", filepath.Base(path), sd.Format, p.Arch, classes, strings.Join(desc, ", "))
 	return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), toNet(sd.Params), meta)
+}
+
+// trainedWeights is the checkpoint of a train stage's epoch (-1: its last).
+func trainedWeights(ins []stages.Input, epoch int) (string, error) {
+	if len(ins) != 1 {
+		return "", fmt.Errorf("model: init: train needs one train stage as input train, got %d", len(ins))
+	}
+	in := ins[0]
+	best, saved := -1, []int{}
+	for _, f := range in.Files {
+		if e, ok := checkpoint.ParseEpochFile(f); ok {
+			saved = append(saved, e)
+			best = max(best, e)
+		}
+	}
+	if best < 0 {
+		return "", fmt.Errorf("model: input %s has no epoch_NN.safetensors: not a train stage", in.Stage)
+	}
+	if epoch == -1 {
+		epoch = best
+	}
+	if !slices.Contains(saved, epoch) {
+		slices.Sort(saved)
+		return "", fmt.Errorf("model: epoch: %s saved epochs %v, not %d (list it in its save parameter)", in.Stage, saved, epoch)
+	}
+	return in.Path(checkpoint.EpochFile(epoch)), nil
+}
+
+// parseClassNames decodes a class_names value: a JSON array of classes
+// distinct strings.
+func parseClassNames(v string, classes int) ([]string, error) {
+	var names []string
+	if err := json.Unmarshal([]byte(v), &names); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON array of strings: %w", checkpoint.ClassNamesKey, err)
+	}
+	if len(names) != classes {
+		return nil, fmt.Errorf("%s names %d outputs, the weights have %d", checkpoint.ClassNamesKey, len(names), classes)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return nil, fmt.Errorf("%s names %q twice", checkpoint.ClassNamesKey, n)
+		}
+		seen[n] = true
+	}
+	return names, nil
 }
 
 // loadCheckpoint loads p.Weights and checks it against the architecture:

@@ -79,7 +79,7 @@ func TestRandomRoundTrip(t *testing.T) {
 		size          int
 	}{{"vgg16", 0, 1000, 32}, {"alexnet", 7, 7, 80}} {
 		t.Run(tc.arch, func(t *testing.T) {
-			dir, err := run(t, &Params{Arch: tc.arch, Init: "random", Seed: 3, Classes: tc.classes, Widths: "standard"})
+			dir, err := run(t, &Params{Epoch: -1, Arch: tc.arch, Init: "random", Seed: 3, Classes: tc.classes, Widths: "standard"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestCheckpoints(t *testing.T) {
 		{"alexnet", "alexnet.pt", "torch-zip", "", ""},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
-			dir, err := run(t, &Params{Arch: tc.arch, Init: "checkpoint", Weights: fixture(tc.file), Widths: "any"})
+			dir, err := run(t, &Params{Epoch: -1, Arch: tc.arch, Init: "checkpoint", Weights: fixture(tc.file), Widths: "any"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestCheckpoints(t *testing.T) {
 // TestStandardWidths: the reduced fixtures do not fit torchvision's
 // shapes; one error names the file and lists every parameter.
 func TestStandardWidths(t *testing.T) {
-	_, err := run(t, &Params{Arch: "vgg16", Init: "checkpoint", Weights: fixture("vgg16.pth.tar"), Widths: "standard"})
+	_, err := run(t, &Params{Epoch: -1, Arch: "vgg16", Init: "checkpoint", Weights: fixture("vgg16.pth.tar"), Widths: "standard"})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -254,7 +254,7 @@ func TestMisfit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "broken.safetensors")
 	writeSafetensors(t, path, sd.Params)
 	for _, widths := range []string{"any", "standard"} {
-		_, err := run(t, &Params{Arch: "vgg16", Init: "checkpoint", Weights: stages.Path(path), Widths: widths})
+		_, err := run(t, &Params{Epoch: -1, Arch: "vgg16", Init: "checkpoint", Weights: stages.Path(path), Widths: widths})
 		if err == nil {
 			t.Fatalf("widths %s: no error", widths)
 		}
@@ -294,7 +294,7 @@ func TestNotACheckpoint(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ints.safetensors"), b, 0o644)
 	for name := range files {
 		path := filepath.Join(dir, name)
-		_, err := run(t, &Params{Arch: "vgg16", Init: "checkpoint", Weights: stages.Path(path), Widths: "standard"})
+		_, err := run(t, &Params{Epoch: -1, Arch: "vgg16", Init: "checkpoint", Weights: stages.Path(path), Widths: "standard"})
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v does not name the file", name, err)
 			continue
@@ -304,15 +304,15 @@ func TestNotACheckpoint(t *testing.T) {
 }
 
 func TestClasses(t *testing.T) {
-	_, err := run(t, &Params{Arch: "alexnet", Init: "checkpoint", Weights: fixture("alexnet.pt"), Widths: "any", Classes: 5})
+	_, err := run(t, &Params{Epoch: -1, Arch: "alexnet", Init: "checkpoint", Weights: fixture("alexnet.pt"), Widths: "any", Classes: 5})
 	if err == nil || !strings.Contains(err.Error(), "classes: 5 set, but checkpoint") || !strings.Contains(err.Error(), "has 10 (classifier.6.weight [10 32])") {
 		t.Errorf("error %v", err)
 	}
-	if _, err := run(t, &Params{Arch: "alexnet", Init: "checkpoint", Weights: fixture("alexnet.pt"), Widths: "any", Classes: 10}); err != nil {
+	if _, err := run(t, &Params{Epoch: -1, Arch: "alexnet", Init: "checkpoint", Weights: fixture("alexnet.pt"), Widths: "any", Classes: 10}); err != nil {
 		t.Error(err)
 	}
 	// Wrong architecture for the weights.
-	_, err = run(t, &Params{Arch: "vgg16_bn", Init: "checkpoint", Weights: fixture("vgg16.pth.tar"), Widths: "any"})
+	_, err = run(t, &Params{Epoch: -1, Arch: "vgg16_bn", Init: "checkpoint", Weights: fixture("vgg16.pth.tar"), Widths: "any"})
 	if err == nil || !strings.Contains(err.Error(), `missing parameter "features.1.running_mean"`) {
 		t.Errorf("vgg16 weights as vgg16_bn: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
 )
 
@@ -192,6 +193,17 @@ type Model struct {
 
 // ArchName is the architecture's name ("vgg16").
 func (m *Model) ArchName() string { return m.Meta["arch"] }
+
+// ClassNames are the names of the outputs (output k is names[k]) when the
+// weights came with them (a train stage's checkpoint; see the package doc),
+// else nil.
+func (m *Model) ClassNames() ([]string, error) {
+	v, ok := m.Meta[checkpoint.ClassNamesKey]
+	if !ok {
+		return nil, nil
+	}
+	return parseClassNames(v, m.Classes())
+}
 
 // Close unmaps the weights. The Net must not be used afterwards.
 func (m *Model) Close() error {

@@ -251,6 +251,11 @@ func (p *Pixels) Normalize() string { return p.normalize }
 // Norm is the normalisation Batches applies.
 func (p *Pixels) Norm() imaging.Norm { return p.norm }
 
+// Level is the normalised value of stored byte v in channel c (0, 1, 2;
+// gray images use the same byte for all three): exactly what Batches puts
+// in x for it.
+func (p *Pixels) Level(c int, v uint8) float32 { return p.lut[c][v] }
+
 // Rows calls fn with each image's stored bytes (C×S×S, CHW) in order. pix
 // points into the mapped file: valid until Close, never to be written to.
 func (p *Pixels) Rows(fn func(i int, pix []uint8) error) error {

@@ -110,3 +110,21 @@ func WriteSafetensors(path string, names []string, params map[string]Tensor, met
 	}
 	return nil
 }
+
+// ClassNamesKey is the safetensors metadata key under which a checkpoint
+// written by the train kind names its outputs: a JSON array of strings, the
+// name of output k at position k.
+const ClassNamesKey = "class_names"
+
+// EpochFile is the name the train kind gives the weights after epoch
+// ("epoch_00.safetensors" before training).
+func EpochFile(epoch int) string { return fmt.Sprintf("epoch_%02d.safetensors", epoch) }
+
+// ParseEpochFile is EpochFile's inverse: the epoch of such a name.
+func ParseEpochFile(name string) (int, bool) {
+	var e int
+	if n, err := fmt.Sscanf(name, "epoch_%d.safetensors", &e); n != 1 || err != nil || e < 0 || EpochFile(e) != name {
+		return 0, false
+	}
+	return e, true
+}

@@ -224,6 +224,10 @@ func ResizeShorter(src *Image, r int) (*Image, error) {
 	return Resize(src, w, h)
 }
 
+// CenterCropOffset is where CenterCrop(s) starts on a side of size ≥ s:
+// int(round((size − s) / 2)) with Python's round-half-to-even.
+func CenterCropOffset(size, s int) int { return int(math.RoundToEven(float64(size-s) / 2)) }
+
 // CenterCrop is torchvision's CenterCrop(s) on a PIL image: if the image is
 // smaller than s on a side it is first zero-padded (left/top get the floor
 // of half the deficit), then the crop starts at int(round((size - s) / 2))
@@ -242,8 +246,7 @@ func CenterCrop(src *Image, s int) (*Image, error) {
 		padT = (s - H) / 2
 		H = s
 	}
-	top := int(math.RoundToEven(float64(H-s) / 2))
-	left := int(math.RoundToEven(float64(W-s) / 2))
+	top, left := CenterCropOffset(H, s), CenterCropOffset(W, s)
 	C := src.C
 	out := NewImage(s, s, C)
 	for y := 0; y < s; y++ {
