@@ -25,6 +25,8 @@ type Params struct {
 	PerCategory       int   `yaml:"per_category" min:"1" max:"100000" doc:"synthetic: images per category"`
 	Identities        int   `yaml:"identities" min:"0" max:"100000" doc:"synthetic: draw an identity set of this many face identities instead (0: a category set)"`
 	ImagesPerIdentity int   `yaml:"images_per_identity" min:"1" max:"100000" doc:"synthetic identity sets: images per identity"`
+	FirstIdentity     int   `yaml:"first_identity" min:"0" max:"100000" doc:"synthetic identity sets: the first identity drawn (0-based; identity i is named id<i+1> in every set: id001 first), for held-out identities"`
+	FirstImage        int   `yaml:"first_image" min:"0" max:"100000" doc:"synthetic: the first image drawn of each identity or category (0-based; numbers and paths count from it), for held-out images"`
 	Seed              int64 `yaml:"seed" doc:"synthetic: the seed every image is drawn from"`
 	ImageSize         int   `yaml:"image_size" min:"16" max:"4096" doc:"synthetic: side of the drawn images, before preprocessing"`
 
@@ -100,6 +102,12 @@ func (p *Params) Validate() []stages.FieldError {
 		if p.Identities > 0 {
 			add("identities", "only for synthetic identity sets; a folder identity set takes layout: identities")
 		}
+		if p.FirstIdentity != 0 {
+			add("first_identity", "only for synthetic identity sets; a folder set has the identities it has")
+		}
+		if p.FirstImage != 0 {
+			add("first_image", "only for synthetic sets; a folder set has the images it has")
+		}
 	case "synthetic":
 		if p.Path != "" {
 			add("path", "given, but source is synthetic: set source: folder to read images from it")
@@ -111,6 +119,9 @@ func (p *Params) Validate() []stages.FieldError {
 			add("layout", "%s applies to folder sources; synthetic sets are floc or identities", p.Layout)
 		case p.Identities > 0 && p.Layout == "floc":
 			add("layout", "floc is a category set, but identities > 0 asks for an identity set")
+		}
+		if p.FirstIdentity != 0 && p.Identities == 0 {
+			add("first_identity", "only for identity sets (identities > 0); a category set's exemplars start at first_image")
 		}
 	}
 	if p.Crop > p.Resize {
@@ -195,6 +206,8 @@ func (p *Params) check() error {
 		bad("image_size", p.ImageSize, synth.MinSize, synth.MaxSize)
 		bad("per_category", p.PerCategory, 1, 100000)
 		bad("identities", p.Identities, 0, 100000)
+		bad("first_identity", p.FirstIdentity, 0, 100000)
+		bad("first_image", p.FirstImage, 0, 100000)
 		if p.Identities > 0 {
 			bad("images_per_identity", p.ImagesPerIdentity, 1, 100000)
 		}
