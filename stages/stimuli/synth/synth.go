@@ -7,12 +7,18 @@
 // Images imitate fLOC's look: a grayscale object on a mid-gray, low-contrast
 // textured background. Faces are built from identity-specific geometry
 // (outline, jaw and chin, eye spacing and size, brows, nose, mouth, ears,
-// hair style and tone, skin tone, clothing) with per-image variation
-// (position, scale, in-plane tilt, gaze, expression, lighting gradient,
-// noise), so a set of synthetic identities can be decoded by identity.
-// Child faces are rounder, with larger eyes placed lower and smaller
-// features. Words and numbers are random strings set in the Go font; the
-// other objects are drawn with simple antialiased vector shapes.
+// hair style and tone, skin tone, clothing) and identity-fixed facial hair
+// (none, moustache, full beard, goatee, stubble) and accessories (glasses,
+// hat, earrings), with per-image variation: position, scale, in-plane tilt,
+// a sideways shift of the features (a slight turn of the head), gaze,
+// expression (neutral, smile, laugh, surprise, frown), light from one side,
+// hair volume and tone, clothes on half the images, glasses and hats worn
+// always or in some images only, a backdrop (stripes, blobs, a horizon or
+// none) and noise, so a set of synthetic identities can be learnt and
+// decoded by identity from held-out images. Child faces are rounder, with
+// larger eyes placed lower and smaller features, and no facial hair. Words
+// and numbers are random strings set in the Go font; the other objects are
+// drawn with simple antialiased vector shapes.
 //
 // Every step is integer arithmetic on a PCG stream seeded from the
 // arguments, so the same arguments give the same bytes on any machine.
@@ -118,6 +124,39 @@ func valueNoise(c *canvas, r *rng, g int, amp int64) {
 			bot := v01*(256-tx) + v11*tx
 			c.pix[y*c.w+x] += int32((top*(256-ty) + bot*ty) >> 16)
 		}
+	}
+}
+
+// scenery adds a backdrop to a face image's background: nothing, stripes
+// (a wall of boards or a blind), out-of-focus blobs, or a horizon between
+// two tones; all of low contrast.
+func scenery(c *canvas, r *rng) {
+	switch r.intn(5) {
+	case 1, 2:
+		period := int64(c.w) * r.rng(12, 30) / 100
+		amp := r.rng(5, 14)
+		ax, ay := r.intn(3), r.intn(3) // direction: (1, 0), (0, 1), diagonals
+		if ax == 0 && ay == 0 {
+			ax = 1
+		}
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				t := (ax*int64(x) + ay*int64(y)) * 512 / max(period, 1) % 512 // Q8 phase, two half-periods
+				tri := min(t, 512-t) - 128                                    // triangle wave in [-128, 128]
+				c.pix[y*c.w+x] += int32(tri * amp / 128)
+			}
+		}
+	case 3:
+		x := place(c.w, 0, 0, q16, 0)
+		for range r.rng(3, 6) {
+			cx, cy := r.intn(designSize), r.intn(designSize)
+			rx, ry := r.rng(400, 1400), r.rng(400, 1400)
+			c.fill(x.polys(ellipse(cx, cy, rx, ry)), int32(r.rng(60, 200)), int32(r.rng(40, 90)), true)
+		}
+	case 4:
+		x := place(c.w, 0, 0, q16, 0)
+		h := r.rng(designSize*45/100, designSize*80/100)
+		c.fill(x.polys(rect(-designSize, h, 2*designSize, 2*designSize)), int32(r.rng(70, 190)), int32(r.rng(50, 110)), true)
 	}
 }
 
