@@ -1,10 +1,11 @@
 // Package stimuli is the `stimuli` stage kind: it reads a folder of images
 // (fLOC, an ImageFolder-style tree, a flat folder, or a folder per identity)
-// or draws a synthetic set with fLOC's category names, labels every image
-// with its category, domain and identity, and stores the images after the
-// study's resize and center crop as 8-bit pixels, so that every later stage
-// reads the same stimulus table and the same pixels without decoding a
-// JPEG again.
+// or draws a synthetic set with fLOC's category names (and four more
+// objects: chair, bottle, cup, lamp, in domain objects by default), labels
+// every image with its category, domain and identity, and stores the images
+// after the study's resize and center crop as 8-bit pixels, so that every
+// later stage reads the same stimulus table and the same pixels without
+// decoding a JPEG again.
 //
 // # Synthetic sets and held-out splits
 //

@@ -19,8 +19,8 @@ type Params struct {
 	Source     string              `yaml:"source" oneof:"synthetic folder" doc:"where the images come from: synthetic (drawn from seed) or folder (files under path)"`
 	Path       stages.Path         `yaml:"path" doc:"the dataset's root folder (source: folder)"`
 	Layout     string              `yaml:"layout" oneof:"auto floc imagefolder flat identities" doc:"folder layout: auto detects floc, imagefolder or flat; identities = a folder per identity"`
-	Categories []string            `yaml:"categories" doc:"the categories included, in stimulus order (not used by identity sets)"`
-	Domains    map[string][]string `yaml:"domains" doc:"domain → its categories (replaces fLOC's grouping entirely); every included category must be in exactly one"`
+	Categories []string            `yaml:"categories" doc:"the categories included, in stimulus order (not used by identity sets); synthetic sets draw fLOC's and chair, bottle, cup, lamp"`
+	Domains    map[string][]string `yaml:"domains" doc:"domain → its categories (replaces the default entirely: fLOC's grouping, with chair, bottle, cup, lamp in objects); every included category must be in exactly one"`
 
 	PerCategory       int   `yaml:"per_category" min:"1" max:"100000" doc:"synthetic: images per category"`
 	Identities        int   `yaml:"identities" min:"0" max:"100000" doc:"synthetic: draw an identity set of this many face identities instead (0: a category set)"`
@@ -40,7 +40,15 @@ type Params struct {
 // FLOCCategories are fLOC's categories without scrambled, the default.
 var FLOCCategories = []string{"adult", "child", "body", "limb", "word", "number", "car", "instrument", "house", "corridor"}
 
-// FLOCDomains returns fLOC's category → domain grouping, the default.
+// DefaultDomains returns the default grouping: fLOC's, with synth's extra
+// object categories (synth.Extra) in objects.
+func DefaultDomains() map[string][]string {
+	d := FLOCDomains()
+	d["objects"] = append(d["objects"], synth.Extra...)
+	return d
+}
+
+// FLOCDomains returns fLOC's category → domain grouping.
 func FLOCDomains() map[string][]string {
 	return map[string][]string{
 		"faces":      {"adult", "child"},
@@ -60,13 +68,14 @@ const (
 
 // DefaultParams returns the defaults: 12 synthetic images of each of fLOC's
 // ten categories (scrambled excluded), seed 1, drawn at 256 px, then
-// Resize(256), CenterCrop(224), normalisation "half".
+// Resize(256), CenterCrop(224), normalisation "half"; domains are
+// DefaultDomains.
 func DefaultParams() *Params {
 	return &Params{
 		Source:            "synthetic",
 		Layout:            "auto",
 		Categories:        slices.Clone(FLOCCategories),
-		Domains:           FLOCDomains(),
+		Domains:           DefaultDomains(),
 		PerCategory:       12,
 		ImagesPerIdentity: 10,
 		Seed:              1,
@@ -177,8 +186,8 @@ func (p *Params) validateCategories() []stages.FieldError {
 		if _, ok := domainOf[c]; !ok {
 			orphans = append(orphans, c)
 		}
-		if p.Source == "synthetic" && !slices.Contains(synth.Categories, c) {
-			add(field, "synthetic sets have no category %q (known: %s)", c, strings.Join(synth.Categories, ", "))
+		if p.Source == "synthetic" && !synth.Known(c) {
+			add(field, "synthetic sets have no category %q (known: %s)", c, strings.Join(append(slices.Clone(synth.Categories), synth.Extra...), ", "))
 		}
 	}
 	if len(orphans) > 0 {

@@ -413,11 +413,11 @@ func TestSyntheticSplits(t *testing.T) {
 	}
 
 	c := smallSynth()
-	c.Categories, c.FirstImage = []string{"car", "house"}, 3
+	c.Categories, c.FirstImage = []string{"chair", "house"}, 3 // chair: one of synth's extra objects
 	dir, _ = mustRun(t, c)
 	tab = readTable(t, dir)
-	if tab.Len() != 4 || tab.Path[1] != "synthetic/car/car-5.png" || !slices.Equal(tab.Image, []int{4, 5, 4, 5}) {
-		t.Errorf("held-out exemplars: %v %v", tab.Path, tab.Image)
+	if tab.Len() != 4 || tab.Path[1] != "synthetic/chair/chair-5.png" || !slices.Equal(tab.Image, []int{4, 5, 4, 5}) || tab.Domain[0] != "objects" {
+		t.Errorf("held-out exemplars: %v %v %v", tab.Path, tab.Image, tab.Domain)
 	}
 	want, _ = pipe.Tensor(imaging.FromImage(mustCategory(t, "house", 4, c.ImageSize, c.Seed)), nil)
 	openPixels(t, dir).Batches(4, func(first, n int, x []float32) error {
@@ -540,7 +540,7 @@ func TestValidate(t *testing.T) {
 		{"crop > resize", func(p *Params) { p.Crop = 300 }, "crop", "larger than resize"},
 		{"category in no domain", func(p *Params) { p.Source, p.Path = "folder", "/x"; p.Categories = append(p.Categories, "dog") }, "domains", "in no domain: dog"},
 		{"category in two domains", func(p *Params) { p.Domains["places"] = append(p.Domains["places"], "car") }, "domains.places[2]", `"car" is already in domain "objects"`},
-		{"unknown synthetic category", func(p *Params) { p.Categories = []string{"adult", "dog"}; p.Domains["x"] = []string{"dog"} }, "categories[1]", "no category"},
+		{"unknown synthetic category", func(p *Params) { p.Categories = []string{"adult", "dog"}; p.Domains["x"] = []string{"dog"} }, "categories[1]", "no category \"dog\" (known: adult, child"},
 		{"duplicate category", func(p *Params) { p.Categories = []string{"adult", "adult"} }, "categories[1]", "twice"},
 		{"identity layout without identities", func(p *Params) { p.Layout = "identities" }, "identities", "needs identities > 0"},
 		{"first identity of a category set", func(p *Params) { p.FirstIdentity = 3 }, "first_identity", "only for identity sets"},

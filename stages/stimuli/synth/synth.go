@@ -2,7 +2,8 @@
 // names (adult, child, body, limb, word, number, car, instrument, house,
 // corridor, scrambled), deterministically from (category, index, size,
 // seed), for tests, for the default experiment and for anyone without the
-// fLOC images.
+// fLOC images; and more object categories (Extra: chair, bottle, cup,
+// lamp) for training a network on more classes than fLOC's.
 //
 // Images imitate fLOC's look: a grayscale object on a mid-gray, low-contrast
 // textured background. Faces are built from identity-specific geometry
@@ -27,6 +28,7 @@ package synth
 import (
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +37,14 @@ var Categories = []string{
 	"adult", "child", "body", "limb", "word", "number",
 	"car", "instrument", "house", "corridor", "scrambled",
 }
+
+// Extra are synth's object categories beyond fLOC's: drawn like car and
+// instrument, in no fLOC domain unless the experiment's domains put them
+// in one.
+var Extra = []string{"chair", "bottle", "cup", "lamp"}
+
+// Known reports whether synth draws category cat (fLOC's or Extra).
+func Known(cat string) bool { return slices.Contains(Categories, cat) || slices.Contains(Extra, cat) }
 
 // Size limits for generated images.
 const (
@@ -53,6 +63,10 @@ var drawers = map[string]drawFunc{
 	"instrument": drawInstrument,
 	"house":      drawHouse,
 	"corridor":   drawCorridor,
+	"chair":      drawChair,
+	"bottle":     drawBottle,
+	"cup":        drawCup,
+	"lamp":       drawLamp,
 }
 
 func checkArgs(index, size int) error {
@@ -83,7 +97,7 @@ func Category(cat string, index int, size int, seed int64) (*image.Gray, error) 
 	}
 	draw, ok := drawers[cat]
 	if !ok {
-		return nil, fmt.Errorf("synth: unknown category %q (known: %s)", cat, strings.Join(Categories, ", "))
+		return nil, fmt.Errorf("synth: unknown category %q (known: %s)", cat, strings.Join(append(slices.Clone(Categories), Extra...), ", "))
 	}
 	r := newRNG(seed, cat, int64(index))
 	c := newCanvas(size, size, 128)
