@@ -407,7 +407,7 @@ func TestContactSheet(t *testing.T) {
 }
 
 func BenchmarkCategory224(b *testing.B) {
-	for _, cat := range Categories {
+	for _, cat := range all {
 		b.Run(cat, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
