@@ -1,10 +1,23 @@
 // Package stimuli is the `stimuli` stage kind: it reads a folder of images
 // (fLOC, an ImageFolder-style tree, a flat folder, or a folder per identity)
-// or draws a synthetic set with fLOC's category names, labels every image
-// with its category, domain and identity, and stores the images after the
-// study's resize and center crop as 8-bit pixels, so that every later stage
-// reads the same stimulus table and the same pixels without decoding a
-// JPEG again.
+// or draws a synthetic set with fLOC's category names (and four more
+// objects: chair, bottle, cup, lamp, in domain objects by default), labels
+// every image with its category, domain and identity, and stores the images
+// after the study's resize and center crop as 8-bit pixels, so that every
+// later stage reads the same stimulus table and the same pixels without
+// decoding a JPEG again.
+//
+// # Synthetic sets and held-out splits
+//
+// A synthetic category set draws exemplars first_image …
+// first_image+per_category−1 of each category; an identity set (identities
+// > 0) draws images first_image … first_image+images_per_identity−1 of
+// identities first_identity … first_identity+identities−1. Identity i is
+// always named id%03d of i+1 and image j is always number j+1, so from one
+// seed an experiment draws disjoint sets that agree on names: a training
+// set (identities 0–99, images 0–39), held-out images of the trained
+// identities (first_image: 40, images_per_identity: 5) and held-out
+// identities (first_identity: 100, identities: 20).
 //
 // # Outputs
 //

@@ -41,7 +41,7 @@ func init() { stages.Register(Kind{}) }
 func (Kind) Name() string { return "stimuli" }
 
 // Version names the outputs' format and content; bump it when they change.
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 
 // Doc says what the kind computes.
 func (Kind) Doc() string {

@@ -61,7 +61,8 @@ func collect(p *Params, logf logfFunc) (*set, error) {
 	return folder(p, logf)
 }
 
-// synthName names synthetic identity i (0-based).
+// synthName names synthetic identity i (0-based): the same name in every
+// set, whatever its first_identity.
 func synthName(i int) string { return fmt.Sprintf("id%03d", i+1) }
 
 // capped applies p.Limit to a count.
@@ -78,9 +79,9 @@ func synthetic(p *Params) *set {
 	size, seed := p.ImageSize, p.Seed
 	if p.Identities > 0 {
 		s.layout = "identities"
-		for id := range p.Identities {
+		for id := p.FirstIdentity; id < p.FirstIdentity+p.Identities; id++ {
 			name := synthName(id)
-			for j := range p.capped(p.ImagesPerIdentity) {
+			for j := p.FirstImage; j < p.FirstImage+p.capped(p.ImagesPerIdentity); j++ {
 				s.items = append(s.items, item{
 					path: "synthetic/" + name + "/" + strconv.Itoa(j+1) + ".png", category: IdentityCategory,
 					domain: IdentityDomain, identity: name, image: j + 1,
@@ -92,7 +93,7 @@ func synthetic(p *Params) *set {
 	}
 	dom := domainIndex(p.Domains)
 	for _, c := range p.Categories {
-		for k := range p.capped(p.PerCategory) {
+		for k := p.FirstImage; k < p.FirstImage+p.capped(p.PerCategory); k++ {
 			s.items = append(s.items, item{
 				path:     fmt.Sprintf("synthetic/%s/%s-%d.png", c, c, k+1),
 				category: c, domain: dom[c], image: k + 1,

@@ -19,12 +19,14 @@ type Params struct {
 	Source     string              `yaml:"source" oneof:"synthetic folder" doc:"where the images come from: synthetic (drawn from seed) or folder (files under path)"`
 	Path       stages.Path         `yaml:"path" doc:"the dataset's root folder (source: folder)"`
 	Layout     string              `yaml:"layout" oneof:"auto floc imagefolder flat identities" doc:"folder layout: auto detects floc, imagefolder or flat; identities = a folder per identity"`
-	Categories []string            `yaml:"categories" doc:"the categories included, in stimulus order (not used by identity sets)"`
-	Domains    map[string][]string `yaml:"domains" doc:"domain → its categories (replaces fLOC's grouping entirely); every included category must be in exactly one"`
+	Categories []string            `yaml:"categories" doc:"the categories included, in stimulus order (not used by identity sets); synthetic sets draw fLOC's and chair, bottle, cup, lamp"`
+	Domains    map[string][]string `yaml:"domains" doc:"domain → its categories (replaces the default entirely: fLOC's grouping, with chair, bottle, cup, lamp in objects); every included category must be in exactly one"`
 
 	PerCategory       int   `yaml:"per_category" min:"1" max:"100000" doc:"synthetic: images per category"`
 	Identities        int   `yaml:"identities" min:"0" max:"100000" doc:"synthetic: draw an identity set of this many face identities instead (0: a category set)"`
 	ImagesPerIdentity int   `yaml:"images_per_identity" min:"1" max:"100000" doc:"synthetic identity sets: images per identity"`
+	FirstIdentity     int   `yaml:"first_identity" min:"0" max:"100000" doc:"synthetic identity sets: the first identity drawn (0-based; identity i is named id<i+1> in every set: id001 first), for held-out identities"`
+	FirstImage        int   `yaml:"first_image" min:"0" max:"100000" doc:"synthetic: the first image drawn of each identity or category (0-based; numbers and paths count from it), for held-out images"`
 	Seed              int64 `yaml:"seed" doc:"synthetic: the seed every image is drawn from"`
 	ImageSize         int   `yaml:"image_size" min:"16" max:"4096" doc:"synthetic: side of the drawn images, before preprocessing"`
 
@@ -38,7 +40,15 @@ type Params struct {
 // FLOCCategories are fLOC's categories without scrambled, the default.
 var FLOCCategories = []string{"adult", "child", "body", "limb", "word", "number", "car", "instrument", "house", "corridor"}
 
-// FLOCDomains returns fLOC's category → domain grouping, the default.
+// DefaultDomains returns the default grouping: fLOC's, with synth's extra
+// object categories (synth.Extra) in objects.
+func DefaultDomains() map[string][]string {
+	d := FLOCDomains()
+	d["objects"] = append(d["objects"], synth.Extra...)
+	return d
+}
+
+// FLOCDomains returns fLOC's category → domain grouping.
 func FLOCDomains() map[string][]string {
 	return map[string][]string{
 		"faces":      {"adult", "child"},
@@ -58,13 +68,14 @@ const (
 
 // DefaultParams returns the defaults: 12 synthetic images of each of fLOC's
 // ten categories (scrambled excluded), seed 1, drawn at 256 px, then
-// Resize(256), CenterCrop(224), normalisation "half".
+// Resize(256), CenterCrop(224), normalisation "half"; domains are
+// DefaultDomains.
 func DefaultParams() *Params {
 	return &Params{
 		Source:            "synthetic",
 		Layout:            "auto",
 		Categories:        slices.Clone(FLOCCategories),
-		Domains:           FLOCDomains(),
+		Domains:           DefaultDomains(),
 		PerCategory:       12,
 		ImagesPerIdentity: 10,
 		Seed:              1,
@@ -100,6 +111,12 @@ func (p *Params) Validate() []stages.FieldError {
 		if p.Identities > 0 {
 			add("identities", "only for synthetic identity sets; a folder identity set takes layout: identities")
 		}
+		if p.FirstIdentity != 0 {
+			add("first_identity", "only for synthetic identity sets; a folder set has the identities it has")
+		}
+		if p.FirstImage != 0 {
+			add("first_image", "only for synthetic sets; a folder set has the images it has")
+		}
 	case "synthetic":
 		if p.Path != "" {
 			add("path", "given, but source is synthetic: set source: folder to read images from it")
@@ -111,6 +128,9 @@ func (p *Params) Validate() []stages.FieldError {
 			add("layout", "%s applies to folder sources; synthetic sets are floc or identities", p.Layout)
 		case p.Identities > 0 && p.Layout == "floc":
 			add("layout", "floc is a category set, but identities > 0 asks for an identity set")
+		}
+		if p.FirstIdentity != 0 && p.Identities == 0 {
+			add("first_identity", "only for identity sets (identities > 0); a category set's exemplars start at first_image")
 		}
 	}
 	if p.Crop > p.Resize {
@@ -166,8 +186,8 @@ func (p *Params) validateCategories() []stages.FieldError {
 		if _, ok := domainOf[c]; !ok {
 			orphans = append(orphans, c)
 		}
-		if p.Source == "synthetic" && !slices.Contains(synth.Categories, c) {
-			add(field, "synthetic sets have no category %q (known: %s)", c, strings.Join(synth.Categories, ", "))
+		if p.Source == "synthetic" && !synth.Known(c) {
+			add(field, "synthetic sets have no category %q (known: %s)", c, strings.Join(append(slices.Clone(synth.Categories), synth.Extra...), ", "))
 		}
 	}
 	if len(orphans) > 0 {
@@ -195,6 +215,8 @@ func (p *Params) check() error {
 		bad("image_size", p.ImageSize, synth.MinSize, synth.MaxSize)
 		bad("per_category", p.PerCategory, 1, 100000)
 		bad("identities", p.Identities, 0, 100000)
+		bad("first_identity", p.FirstIdentity, 0, 100000)
+		bad("first_image", p.FirstImage, 0, 100000)
 		if p.Identities > 0 {
 			bad("images_per_identity", p.ImagesPerIdentity, 1, 100000)
 		}

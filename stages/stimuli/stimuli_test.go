@@ -391,6 +391,53 @@ func TestSyntheticDeterministic(t *testing.T) {
 	}
 }
 
+// TestSyntheticSplits: first_identity and first_image select disjoint parts
+// of the same drawing, with the names and numbers of the whole.
+func TestSyntheticSplits(t *testing.T) {
+	q := smallSynth()
+	q.Identities, q.ImagesPerIdentity, q.FirstIdentity, q.FirstImage = 2, 2, 4, 7
+	dir, _ := mustRun(t, q)
+	tab := readTable(t, dir)
+	if !slices.Equal(tab.Identities(), []string{"id005", "id006"}) || tab.Path[1] != "synthetic/id005/9.png" || !slices.Equal(tab.Image, []int{8, 9, 8, 9}) {
+		t.Errorf("held-out identity set: %v %v %v", tab.Identities(), tab.Path, tab.Image)
+	}
+	pipe, _ := q.pipeline()
+	want, _ := pipe.Tensor(imaging.FromImage(synth.Face(5, 8, q.ImageSize, q.Seed)), nil)
+	var got []float32
+	openPixels(t, dir).Batches(4, func(first, n int, x []float32) error {
+		got = slices.Clone(x[3*len(want) : 4*len(want)])
+		return nil
+	})
+	if !slices.Equal(got, want) {
+		t.Error("id006 image 9 is not synth.Face(5, 8)")
+	}
+
+	c := smallSynth()
+	c.Categories, c.FirstImage = []string{"chair", "house"}, 3 // chair: one of synth's extra objects
+	dir, _ = mustRun(t, c)
+	tab = readTable(t, dir)
+	if tab.Len() != 4 || tab.Path[1] != "synthetic/chair/chair-5.png" || !slices.Equal(tab.Image, []int{4, 5, 4, 5}) || tab.Domain[0] != "objects" {
+		t.Errorf("held-out exemplars: %v %v %v", tab.Path, tab.Image, tab.Domain)
+	}
+	want, _ = pipe.Tensor(imaging.FromImage(mustCategory(t, "house", 4, c.ImageSize, c.Seed)), nil)
+	openPixels(t, dir).Batches(4, func(first, n int, x []float32) error {
+		got = slices.Clone(x[3*len(want) : 4*len(want)])
+		return nil
+	})
+	if !slices.Equal(got, want) {
+		t.Error("house-5 is not synth.Category(house, 4)")
+	}
+}
+
+func mustCategory(t *testing.T, cat string, i, size int, seed int64) *image.Gray {
+	t.Helper()
+	g, err := synth.Category(cat, i, size, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func TestBatchesAndRecordBatches(t *testing.T) {
 	p := smallSynth()
 	p.Normalize = "imagenet"
@@ -493,9 +540,12 @@ func TestValidate(t *testing.T) {
 		{"crop > resize", func(p *Params) { p.Crop = 300 }, "crop", "larger than resize"},
 		{"category in no domain", func(p *Params) { p.Source, p.Path = "folder", "/x"; p.Categories = append(p.Categories, "dog") }, "domains", "in no domain: dog"},
 		{"category in two domains", func(p *Params) { p.Domains["places"] = append(p.Domains["places"], "car") }, "domains.places[2]", `"car" is already in domain "objects"`},
-		{"unknown synthetic category", func(p *Params) { p.Categories = []string{"adult", "dog"}; p.Domains["x"] = []string{"dog"} }, "categories[1]", "no category"},
+		{"unknown synthetic category", func(p *Params) { p.Categories = []string{"adult", "dog"}; p.Domains["x"] = []string{"dog"} }, "categories[1]", "no category \"dog\" (known: adult, child"},
 		{"duplicate category", func(p *Params) { p.Categories = []string{"adult", "adult"} }, "categories[1]", "twice"},
 		{"identity layout without identities", func(p *Params) { p.Layout = "identities" }, "identities", "needs identities > 0"},
+		{"first identity of a category set", func(p *Params) { p.FirstIdentity = 3 }, "first_identity", "only for identity sets"},
+		{"first identity of a folder", func(p *Params) { p.Source, p.Path, p.FirstIdentity = "folder", "/x", 3 }, "first_identity", "only for synthetic"},
+		{"first image of a folder", func(p *Params) { p.Source, p.Path, p.FirstImage = "folder", "/x", 3 }, "first_image", "only for synthetic"},
 	}
 	for _, c := range cases {
 		p := DefaultParams()
@@ -513,6 +563,11 @@ func TestValidate(t *testing.T) {
 		t.Errorf("defaults: %s", fields(errs))
 	}
 	p := DefaultParams()
+	p.FirstImage = -1
+	if err := p.check(); err == nil || !strings.Contains(err.Error(), "first_image: -1 outside") {
+		t.Errorf("negative first_image: %v", err)
+	}
+	p = DefaultParams()
 	p.Source, p.Path, p.Layout = "folder", "/x", "identities"
 	p.Categories = nil // not used by identity sets
 	if errs := p.Validate(); len(errs) > 0 {

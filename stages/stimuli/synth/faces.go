@@ -1,6 +1,9 @@
 package synth
 
-import "image"
+import (
+	"image"
+	"slices"
+)
 
 // FaceKind selects adult or child face geometry.
 type FaceKind int
@@ -20,8 +23,10 @@ func (k FaceKind) String() string {
 // Face draws image number img of adult identity id as a size×size
 // grayscale image. The identity fixes the geometry and tones (face outline,
 // jaw and chin, eye spacing and size, iris tone, brows, nose, mouth, ears,
-// hair style and tone, skin tone, clothing); img varies position, scale,
-// tilt, gaze, expression, lighting and noise. Sizes outside
+// hair style and tone, skin tone, clothing, facial hair, which glasses, hat
+// and earrings it has and how often it wears them); img varies pose, gaze,
+// expression, lighting, hair, clothes, what is worn, the backdrop and
+// noise (see the package comment). Sizes outside
 // [MinSize, MaxSize] are clamped.
 func Face(id, img, size int, seed int64) *image.Gray {
 	return KindFace(Adult, id, img, size, seed)
@@ -40,7 +45,8 @@ func KindFace(kind FaceKind, id, img, size int, seed int64) *image.Gray {
 	r := newRNG(seed, "face-image", int64(kind), int64(id), int64(img))
 	c := newCanvas(size, size, 128)
 	background(c, r)
-	p.draw(c, r)
+	scenery(c, r)
+	p.draw(c, r, p.newLook(newRNG(seed, "face-look", int64(kind), int64(id), int64(img))))
 	finish(c, r)
 	return c.gray()
 }
@@ -70,6 +76,14 @@ type identity struct {
 	earH                  int64
 	neckW                 int64
 	cheek                 int64 // cheek highlight strength
+
+	// Accessories and facial hair. beard is fixed for an identity; glasses,
+	// hat and earrings are the identity's own, worn in a share of images.
+	beard                 int   // 0 none, 1 moustache, 2 full beard, 3 goatee, 4 stubble
+	glasses, glassesWear  int64 // style (0 none, 1 round, 2 rectangular, 3 sunglasses); per-mille of images worn
+	frame                 int64 // frame tone
+	hat, hatWear, hatTone int64 // style (1 beanie, 2 brimmed); per-mille of images worn
+	earring, earringTone  int64 // 0 none, 1 stud, 2 hoop
 }
 
 func newIdentity(kind FaceKind, id int, seed int64) *identity {
@@ -161,7 +175,91 @@ func newIdentity(kind FaceKind, id int, seed int64) *identity {
 	}
 	p.browTilt = pct(p.fh, -3, 4)
 	p.smile = pct(p.fh, -1, 4)
+	p.accessories(r)
 	return p
+}
+
+// accessories draws the identity's facial hair and accessories (after its
+// geometry, so adding them left every identity's face as it was).
+func (p *identity) accessories(r *rng) {
+	adult := p.kind == Adult
+	if adult {
+		if v := r.intn(100); v < 36 {
+			p.beard = 1 + int(v%4)
+		}
+	}
+	glassesShare := int64(30)
+	if !adult {
+		glassesShare = 12
+	}
+	if r.intn(100) < glassesShare {
+		p.glasses = 1 + r.intn(3)
+		p.glassesWear = 1000 // always worn, or in some images only
+		if r.chance(400) {
+			p.glassesWear = r.rng(300, 700)
+		}
+	}
+	p.frame = r.rng(10, 70)
+	if r.chance(150) {
+		p.frame = r.rng(170, 220)
+	}
+	if r.chance(250) {
+		p.hat, p.hatWear = 1+r.intn(2), r.rng(300, 800)
+	}
+	p.hatTone = r.rng(20, 90) // dark or light, to stand off the mid-gray background
+	if r.chance(400) {
+		p.hatTone = r.rng(170, 230)
+	}
+	earrings := int64(250)
+	if !adult {
+		earrings = 60
+	}
+	if r.chance(earrings) {
+		p.earring = 1 + r.intn(2)
+	}
+	p.earringTone = r.rng(200, 245)
+}
+
+// look is one image's departure from the identity: pose, expression,
+// lighting and what is worn.
+type look struct {
+	yaw               int64 // sideways shift of the features (design units): a slight head turn
+	smile, open       int64 // mouth-corner lift and mouth opening
+	browLift, eyeOpen int64 // brow raise (design units) and eye height (percent)
+	light, lightSide  int64 // side shading opacity (0..256) and its side (±1)
+	cloth, hairTone   int64
+	glasses, hat      bool
+}
+
+// newLook draws an image's look: one of six expressions (neutral twice as
+// often), a turn, light from one side, clothes and what is worn today.
+func (p *identity) newLook(r *rng) look {
+	l := look{smile: p.smile + r.sym(p.fh*2/100), eyeOpen: 100}
+	l.yaw = r.sym(p.fw * 12 / 100)
+	switch r.intn(6) {
+	case 2: // smile
+		l.smile += p.fh * r.rng(3, 6) / 100
+	case 3: // laugh: open smile, narrowed eyes
+		l.smile += p.fh * r.rng(4, 7) / 100
+		l.open, l.eyeOpen = p.fh*r.rng(4, 7)/100, r.rng(60, 80)
+	case 4: // surprise: raised brows, wide eyes, round open mouth
+		l.open, l.browLift, l.eyeOpen = p.fh*r.rng(5, 9)/100, p.eyeH*r.rng(50, 90)/100, r.rng(115, 130)
+		l.smile = 0
+	case 5: // frown
+		l.smile, l.browLift = -p.fh*r.rng(1, 3)/100, -p.eyeH*r.rng(20, 40)/100
+	}
+	l.light, l.lightSide = r.rng(0, 100), 1
+	if r.chance(500) {
+		l.lightSide = -1
+	}
+	l.cloth = p.cloth
+	if r.chance(500) {
+		l.cloth = r.rng(30, 220) // other clothes on other days
+	}
+	l.hairTone = p.hair + r.sym(10)
+	l.glasses = p.glasses > 0 && r.intn(1000) < p.glassesWear
+	l.hat = p.hat > 0 && r.intn(1000) < p.hatWear
+	return l
 }
 
 // outline is the face's closed contour: the top half of an ellipse, then
@@ -175,139 +273,263 @@ func (p *identity) outline() poly {
 	return append(o, right[:len(right)-1]...)
 }
 
-func (p *identity) draw(c *canvas, r *rng) {
+// draw paints the identity in look l; r draws the pose and the small
+// jitters.
+func (p *identity) draw(c *canvas, r *rng, l look) {
 	size := c.w
+	fw, fh := p.fw, p.fh
 	// Per-image pose: the face centre sits a little above the canvas centre.
-	cx := designSize/2 + r.sym(180)
-	cy := designSize/2 - 120 + r.sym(140)
-	scale := int64(q16) * r.rng(128, 146) / 100
-	tilt := r.sym(q16 * 5 / 100) // about ±6 degrees
+	cx := designSize/2 + r.sym(220)
+	cy := designSize/2 - 120 + r.sym(170)
+	scale := int64(q16) * r.rng(122, 150) / 100
+	tilt := r.sym(q16 * 6 / 100) // about ±7 degrees
 	x := place(size, cx, cy, scale, tilt)
 	fill := func(tone int64, alpha int32, ps ...poly) {
 		c.fill(x.polys(ps...), int32(clampInt(tone, 0, 255)), alpha, true)
 	}
 	gaze := r.sym(p.eyeW * 18 / 100)
-	smile := p.smile + r.sym(p.fh*2/100)
-	fw, fh := p.fw, p.fh
+	smile := l.smile
+	hair := l.hairTone
+	hairVol := p.hairVol * r.rng(80, 120) / 100
 
 	// Clothes and shoulders, then the neck.
 	shoulderY := p.shoulderY
-	fill(p.cloth, 256, ellipse(0, shoulderY+fh*60/100, p.shoulderW, fh*75/100))
+	fill(l.cloth, 256, ellipse(0, shoulderY+fh*60/100, p.shoulderW, fh*75/100))
 	fill(p.skin-22, 256, rect(-p.neckW, fh*40/100, p.neckW, shoulderY-fh*8/100))
 	neckline := append(poly{{-p.neckW * 125 / 100, shoulderY - fh*14/100}}, quad(pt{-p.neckW * 125 / 100, shoulderY - fh*14/100}, pt{0, shoulderY + fh*40/100}, pt{p.neckW * 125 / 100, shoulderY - fh*14/100}, 10)...)
 	fill(p.skin-22, 256, neckline)
-	fill(max(p.cloth-50, 5), 200, stroke(neckline, fw*5/100, fw*5/100)...)
+	fill(max(l.cloth-50, 5), 200, stroke(neckline, fw*5/100, fw*5/100)...)
 	fill(p.skin-45, 140, ellipse(0, fh*98/100, p.neckW*110/100, fh*18/100)) // shadow under the jaw
 
 	// Hair behind the head (medium, long, curly).
-	hairTop := -p.top - p.hairVol
+	hairTop := -p.top - hairVol
 	switch p.hairStyle {
 	case 1, 2:
 		bottom := fh * 55 / 100
-		wide := fw + p.hairVol*2
+		wide := fw + hairVol*2
 		if p.hairStyle == 2 {
 			bottom = fh * 150 / 100
-			wide = fw + p.hairVol*3
+			wide = fw + hairVol*3
 		}
 		back := arc(0, p.temple, wide, p.temple-hairTop, 0, 24)
-		back = append(back, pt{-wide - p.hairVol, bottom}, pt{wide + p.hairVol, bottom})
-		fill(p.hair, 256, back)
+		back = append(back, pt{-wide - hairVol, bottom}, pt{wide + hairVol, bottom})
+		fill(hair, 256, back)
 	case 4:
 		var blobs []poly
 		for i := int64(0); i <= 12; i++ {
-			a := arc(0, p.temple+fh*10/100, fw+p.hairVol*2, p.temple-hairTop+p.hairVol*2, 0, 24)
+			a := arc(0, p.temple+fh*10/100, fw+hairVol*2, p.temple-hairTop+hairVol*2, 0, 24)
 			q := a[i*2]
 			blobs = append(blobs, ellipse(q.x, q.y, fw*26/100, fw*26/100))
 		}
-		blobs = append(blobs, ellipse(0, p.temple, fw+p.hairVol*2, fh*95/100))
-		fill(p.hair, 256, blobs...)
+		blobs = append(blobs, ellipse(0, p.temple, fw+hairVol*2, fh*95/100))
+		fill(hair, 256, blobs...)
 	case 5:
-		fill(p.hair, 256, ellipse(0, hairTop-fw*12/100, fw*30/100, fw*24/100))
+		if !l.hat {
+			fill(hair, 256, ellipse(0, hairTop-fw*12/100, fw*30/100, fw*24/100))
+		}
 	case 3: // receding: a rim of hair at the sides and back, behind the face
-		fill(p.hair, 256, ellipse(0, -fh*5/100, fw*107/100, fh*70/100))
+		fill(hair, 256, ellipse(0, -fh*5/100, fw*107/100, fh*70/100))
 	}
 
-	// Ears unless covered.
+	// Ears unless covered; a turned head shows one ear a little more.
 	if p.hairStyle != 1 && p.hairStyle != 2 && p.hairStyle != 4 {
 		for _, s := range []int64{-1, 1} {
-			ex := s * fw * 97 / 100
-			fill(p.skin-18, 256, ellipse(ex, p.eyeY+p.earH*45/100, fw*14/100, p.earH))
-			fill(p.skin-50, 160, ellipse(ex+s*fw*2/100, p.eyeY+p.earH*45/100, fw*6/100, p.earH*55/100))
+			ex := s*fw*97/100 - l.yaw/3
+			ey := p.eyeY + p.earH*45/100
+			fill(p.skin-18, 256, ellipse(ex, ey, fw*14/100, p.earH))
+			fill(p.skin-50, 160, ellipse(ex+s*fw*2/100, ey, fw*6/100, p.earH*55/100))
+			switch p.earring {
+			case 1:
+				fill(p.earringTone, 256, ellipse(ex, ey+p.earH*85/100, fw*4/100, fw*4/100))
+			case 2:
+				hoop := arc(ex, ey+p.earH*110/100, fw*8/100, fw*9/100, 0, 48)
+				fill(p.earringTone, 256, stroke(hoop, fw*3/100, fw*3/100)...)
+			}
 		}
 	}
 
-	// Face, with a soft highlight on the cheeks and forehead for depth.
+	// Face, with a soft highlight on the cheeks and forehead for depth and
+	// shading away from the light: bands of the face beyond a vertical cut.
 	out := p.outline()
 	fill(p.skin-30, 256, scaled(out, 103, 101)) // thin darker rim
 	fill(p.skin, 256, out)
 	fill(p.skin+p.cheek, 110, ellipse(0, -fh*10/100, fw*70/100, fh*70/100))
 	fill(p.skin+p.cheek/2, 90, ellipse(0, -fh*10/100, fw*45/100, fh*50/100))
+	for cut := int64(-20); cut <= 80; cut += 20 {
+		fill(p.skin-70, int32(l.light/6), clipX(out, l.lightSide*fw*cut/100+l.yaw, l.lightSide))
+	}
 
-	// Eyes.
+	// Eyes, shifted with the turn of the head; the far eye is a little
+	// narrower.
+	eh := p.eyeH * l.eyeOpen / 100
 	for _, s := range []int64{-1, 1} {
-		ex, ey := s*p.eyeX, p.eyeY
-		ew, eh := p.eyeW, p.eyeH
+		ex, ey := s*p.eyeX+l.yaw*8/10, p.eyeY
+		ew := p.eyeW * (4*fw - s*l.yaw*3) / (4 * fw)
 		inner, outer := pt{ex - s*ew, ey + eh/6}, pt{ex + s*ew, ey}
 		upper := quad(inner, pt{ex, ey - eh*2}, outer, 10)
 		lower := quad(outer, pt{ex, ey + eh*17/10}, inner, 10)
 		eye := append(poly{inner}, upper...)
 		eye = append(eye, lower[:len(lower)-1]...)
-		fill(p.skin-28, 200, ellipse(ex, ey-eh*75/100, ew*110/100, eh*95/100)) // socket shadow
+		fill(p.skin-28, 200, ellipse(ex, ey-p.eyeH*75/100, ew*110/100, p.eyeH*95/100)) // socket shadow
 		fill(clampInt(p.skin+35, 190, 235), 256, eye)
-		ir := eh * 74 / 100
+		ir := min(p.eyeH*74/100, eh*95/100)
 		ix := ex + gaze
 		fill(p.iris, 256, ellipse(ix, ey-eh*8/100, ir, ir))
 		fill(12, 256, ellipse(ix, ey-eh*8/100, ir*45/100, ir*45/100))
 		fill(235, 220, ellipse(ix+ir*30/100, ey-eh*35/100, ir*18/100, ir*18/100)) // catch light
 		lid := append(poly{inner}, upper...)
-		fill(max(p.brow-10, 5), 256, stroke(lid, eh*30/100, eh*22/100)...)                                  // upper lid / lashes
-		fill(p.skin-35, 150, stroke(quad(inner, pt{ex, ey - eh*29/10}, outer, 8), eh*12/100, eh*12/100)...) // crease
+		fill(max(p.brow-10, 5), 256, stroke(lid, p.eyeH*30/100, p.eyeH*22/100)...)                                      // upper lid / lashes
+		fill(p.skin-35, 150, stroke(quad(inner, pt{ex, ey - p.eyeH*29/10}, outer, 8), p.eyeH*12/100, p.eyeH*12/100)...) // crease
 		// Brow.
-		b0 := pt{ex - s*ew*95/100, ey - eh*22/10}
-		b2 := pt{ex + s*ew*115/100, ey - eh*22/10 + p.browTilt}
-		b1 := pt{ex + s*ew*20/100, ey - eh*22/10 - p.browArch}
+		by := ey - p.eyeH*22/10 - l.browLift
+		b0 := pt{ex - s*ew*95/100, by}
+		b2 := pt{ex + s*ew*115/100, by + p.browTilt}
+		b1 := pt{ex + s*ew*20/100, by - p.browArch}
 		brow := append(poly{b0}, quad(b0, b1, b2, 10)...)
 		fill(p.brow, 235, stroke(brow, p.browT, p.browT*55/100)...)
 	}
 
-	// Nose: side shadows, tip highlight, nostrils.
-	nw, ny := p.noseW, p.noseY
+	// Nose: side shadows, tip highlight, nostrils; the tip moves most with
+	// the turn.
+	nw, ny, nx := p.noseW, p.noseY, l.yaw*13/10
 	for _, s := range []int64{-1, 1} {
-		side := poly{{s * nw * 30 / 100, p.eyeY + p.eyeH}, {s * nw * 42 / 100, (p.eyeY + ny) / 2}, {s * nw * 75 / 100, ny - nw*25/100}}
+		side := poly{{l.yaw*8/10 + s*nw*30/100, p.eyeY + p.eyeH}, {l.yaw + s*nw*42/100, (p.eyeY + ny) / 2}, {nx + s*nw*75/100, ny - nw*25/100}}
 		fill(p.skin-40, 110, stroke(side, nw*16/100, nw*22/100)...)
-		fill(p.skin-75, 230, ellipse(s*nw*45/100, ny+nw*8/100, nw*26/100, nw*13/100))
+		fill(p.skin-75, 230, ellipse(nx+s*nw*45/100, ny+nw*8/100, nw*26/100, nw*13/100))
 	}
-	fill(p.skin-30, 120, ellipse(0, ny+nw*20/100, nw*70/100, nw*18/100))
-	fill(p.skin+18, 130, ellipse(0, ny-nw*22/100, nw*34/100, nw*26/100))
+	fill(p.skin-30, 120, ellipse(nx, ny+nw*20/100, nw*70/100, nw*18/100))
+	fill(p.skin+18, 130, ellipse(nx, ny-nw*22/100, nw*34/100, nw*26/100))
 
-	// Mouth: upper lip with a cupid's bow, lower lip, dark line between.
+	// Beard (under the mouth): the face below the cheeks, its top edge
+	// dipping under the nose.
+	mx := l.yaw
 	my, mw := p.mouthY, p.mouthW
-	lc, rc := pt{-mw, my - smile}, pt{mw, my - smile}
-	mid := pt{0, my + smile}
-	up := append(poly{lc}, quad(lc, pt{-mw * 45 / 100, my - p.upLip*2}, pt{0, my - p.upLip*7/10}, 6)...)
-	up = append(up, quad(pt{0, my - p.upLip*7/10}, pt{mw * 45 / 100, my - p.upLip*2}, rc, 6)...)
+	if l.open > 0 && l.smile <= 0 {
+		mw = mw * 70 / 100 // surprise: a rounder mouth
+	}
+	beardTone := max(hair-15, 10)
+	switch p.beard {
+	case 2, 4:
+		top := (p.eyeY + ny) / 2
+		var b poly
+		for _, v := range out {
+			if v.y >= top {
+				b = append(b, v)
+			}
+		}
+		corner := pt{mx + mw*115/100, my - smile}
+		b = append(b, quad(pt{fw, top}, pt{fw * 60 / 100, my}, corner, 8)...)
+		b = append(b, pt{mx, ny + nw*35/100})
+		left := pt{mx - mw*115/100, my - smile}
+		b = append(b, left)
+		b = append(b, quad(left, pt{-fw * 60 / 100, my}, pt{-fw, top}, 8)...)
+		alpha := int32(250)
+		if p.beard == 4 {
+			alpha = 90
+		}
+		fill(beardTone, alpha, b)
+	}
+
+	// Mouth: upper lip with a cupid's bow, lower lip, dark line between; an
+	// open mouth shows its dark inside and, smiling, the upper teeth.
+	lc, rc := pt{mx - mw, my - smile}, pt{mx + mw, my - smile}
+	mid := pt{mx, my + smile}
+	up := append(poly{lc}, quad(lc, pt{mx - mw*45/100, my - p.upLip*2}, pt{mx, my - p.upLip*7/10}, 6)...)
+	up = append(up, quad(pt{mx, my - p.upLip*7/10}, pt{mx + mw*45/100, my - p.upLip*2}, rc, 6)...)
 	line := append(poly{rc}, quad(rc, mid, lc, 10)...)
+	if l.open > 0 {
+		gap := append(slices.Clone(line), quad(lc, pt{mx, my + smile + l.open*2}, rc, 10)...)
+		fill(25, 256, gap)
+		if l.smile > 0 {
+			fill(215, 240, append(slices.Clone(line), quad(lc, pt{mx, my + smile + l.open*7/10}, rc, 10)...))
+		}
+	}
 	fill(p.lip-10, 256, append(up, line[1:len(line)-1]...))
-	lo := append(poly{rc}, quad(rc, pt{0, my + smile + p.loLip*2}, lc, 10)...)
-	fill(p.lip, 256, append(lo, quad(lc, mid, rc, 10)[:9]...))
-	fill(p.lip+25, 110, ellipse(0, my+smile+p.loLip*55/100, mw*35/100, p.loLip*35/100)) // lower-lip sheen
-	fill(max(p.lip-70, 5), 256, stroke(line, p.upLip*30/100, p.upLip*30/100)...)
+	lo := append(poly{rc}, quad(rc, pt{mx, my + smile + p.loLip*2}, lc, 10)...)
+	lo = append(lo, quad(lc, mid, rc, 10)[:9]...)
+	lo = translated(lo, 0, l.open)
+	fill(p.lip, 256, lo)
+	fill(p.lip+25, 110, ellipse(mx, my+smile+l.open+p.loLip*55/100, mw*35/100, p.loLip*35/100)) // lower-lip sheen
+	if l.open == 0 {
+		fill(max(p.lip-70, 5), 256, stroke(line, p.upLip*30/100, p.upLip*30/100)...)
+	}
+	switch p.beard {
+	case 1, 2: // moustache
+		m := append(poly{{mx - mw*95/100, my - smile + p.upLip}}, quad(pt{mx - mw*95/100, my - smile + p.upLip}, pt{mx, my - p.upLip*5}, pt{mx + mw*95/100, my - smile + p.upLip}, 10)...)
+		fill(beardTone, 250, stroke(m, p.upLip*2, p.upLip*2)...)
+	case 3: // goatee
+		fill(beardTone, 250, ellipse(mx, (my+fh)/2+l.open+p.loLip, mw*45/100, (fh-my)*38/100))
+	}
+
+	// Glasses: two frames, a bridge and the arms toward the ears.
+	if l.glasses {
+		var lenses []poly
+		for _, s := range []int64{-1, 1} {
+			ex := s*p.eyeX + l.yaw*8/10
+			rx, ry := p.eyeW*140/100, p.eyeW*105/100
+			if p.glasses == 2 {
+				ry = p.eyeW * 85 / 100
+			}
+			lens := ellipse(ex, p.eyeY-p.eyeH/2, rx, ry)
+			if p.glasses == 2 {
+				lens = rect(ex-rx, p.eyeY-p.eyeH/2-ry, ex+rx, p.eyeY-p.eyeH/2+ry)
+			}
+			lenses = append(lenses, lens)
+			fill(p.frame, 256, stroke(append(slices.Clone(lens), lens[0]), fw*4/100, fw*4/100)...)
+			fill(p.frame, 256, stroke(poly{{ex + s*rx, p.eyeY - p.eyeH}, {s * fw * 98 / 100, p.eyeY - p.eyeH/2}}, fw*3/100, fw*3/100)...)
+		}
+		bx := l.yaw * 8 / 10
+		bridge := poly{{bx - p.eyeX + p.eyeW*140/100, p.eyeY - p.eyeH}, {bx, p.eyeY - p.eyeH*2}, {bx + p.eyeX - p.eyeW*140/100, p.eyeY - p.eyeH}}
+		fill(p.frame, 256, stroke(bridge, fw*3/100, fw*3/100)...)
+		if p.glasses == 3 {
+			fill(20, 190, lenses...)
+		} else {
+			fill(225, 30, lenses...) // glare
+		}
+	}
 
 	// Hair on top of the head: a cap above a hairline curve.
 	switch p.hairStyle {
 	case 0, 1, 2, 4, 5:
-		wide := fw + p.hairVol
+		wide := fw + hairVol
 		cap := arc(0, p.temple, wide, p.temple-hairTop, 0, 24) // right temple, over, left temple
 		hl := cubic(pt{-wide, p.temple}, pt{-fw * 70 / 100, p.hairline + p.fringe*2}, pt{fw * 60 / 100, p.hairline - p.fringe/2}, pt{wide, p.temple}, 14)
 		cap = append(cap, hl[:len(hl)-1]...)
-		fill(p.hair, 256, cap)
+		fill(hair, 256, cap)
 		// Strands: a few darker or lighter streaks for texture.
 		for i := int64(-3); i <= 3; i++ {
-			a := pt{i * fw * 22 / 100, hairTop + p.hairVol}
+			a := pt{i * fw * 22 / 100, hairTop + hairVol}
 			b := pt{i * fw * 30 / 100, p.hairline + fh*4/100}
-			fill(p.hair+18, 70, stroke(poly{a, b}, fw*4/100, fw*2/100)...)
+			fill(hair+18, 70, stroke(poly{a, b}, fw*4/100, fw*2/100)...)
 		}
 	}
+
+	// Hat: a dome over the crown with a rim band (beanie) or a wide brim.
+	if l.hat {
+		wide := fw + hairVol + fw*6/100
+		rim := p.hairline + fh*6/100
+		dome := arc(0, rim, wide, rim+p.top+hairVol+fh*8/100, 0, 24)
+		fill(p.hatTone, 256, dome)
+		if p.hat == 1 {
+			fill(max(p.hatTone-30, 5), 256, rect(-wide, rim-fh*14/100, wide, rim))
+		} else {
+			fill(max(p.hatTone-30, 5), 256, ellipse(0, rim, wide*150/100, fh*9/100))
+		}
+	}
+}
+
+// clipX keeps the part of a convex-ish contour on one side of x = cut:
+// side +1 keeps x ≥ cut, -1 keeps x ≤ cut (vertices beyond are moved onto
+// the cut).
+func clipX(p poly, cut, side int64) poly {
+	out := make(poly, len(p))
+	for i, v := range p {
+		if (v.x-cut)*side < 0 {
+			v.x = cut
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // scaled scales local points by (sx, sy) percent about the origin.

@@ -115,6 +115,8 @@ func (c *canvas) fill(polys []poly, tone int32, alpha int32, union bool) {
 	r1 := min(c.h-1, int(maxY>>8))
 	slices.SortFunc(edges, func(a, b edge) int { return int(clampInt(a.y0-b.y0, -1, 1)) })
 	var xs []crossing
+	var active []edge // edges begun above the sub-scanline (ys only grows)
+	next := 0
 	wq := int64(c.w) << 8
 	for r := r0; r <= r1; r++ {
 		clear(c.acc)
@@ -122,17 +124,21 @@ func (c *canvas) fill(polys []poly, tone int32, alpha int32, union bool) {
 		touched := false
 		for k := 0; k < subRows; k++ {
 			ys := int64(r)<<8 + int64(2*k+1)*128/subRows
+			for next < len(edges) && edges[next].y0 <= ys { // sorted by y0
+				active = append(active, edges[next])
+				next++
+			}
 			xs = xs[:0]
-			for _, e := range edges {
-				if e.y0 > ys {
-					break // sorted by y0
-				}
+			live := active[:0]
+			for _, e := range active {
 				if ys >= e.y1 {
-					continue
+					continue // ended for good
 				}
+				live = append(live, e)
 				x := e.x0 + (ys-e.y0)*(e.x1-e.x0)/(e.y1-e.y0)
 				xs = append(xs, crossing{x, e.dir})
 			}
+			active = live
 			if len(xs) < 2 {
 				continue
 			}

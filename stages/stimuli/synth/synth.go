@@ -2,17 +2,24 @@
 // names (adult, child, body, limb, word, number, car, instrument, house,
 // corridor, scrambled), deterministically from (category, index, size,
 // seed), for tests, for the default experiment and for anyone without the
-// fLOC images.
+// fLOC images; and more object categories (Extra: chair, bottle, cup,
+// lamp) for training a network on more classes than fLOC's.
 //
 // Images imitate fLOC's look: a grayscale object on a mid-gray, low-contrast
 // textured background. Faces are built from identity-specific geometry
 // (outline, jaw and chin, eye spacing and size, brows, nose, mouth, ears,
-// hair style and tone, skin tone, clothing) with per-image variation
-// (position, scale, in-plane tilt, gaze, expression, lighting gradient,
-// noise), so a set of synthetic identities can be decoded by identity.
-// Child faces are rounder, with larger eyes placed lower and smaller
-// features. Words and numbers are random strings set in the Go font; the
-// other objects are drawn with simple antialiased vector shapes.
+// hair style and tone, skin tone, clothing) and identity-fixed facial hair
+// (none, moustache, full beard, goatee, stubble) and accessories (glasses,
+// hat, earrings), with per-image variation: position, scale, in-plane tilt,
+// a sideways shift of the features (a slight turn of the head), gaze,
+// expression (neutral, smile, laugh, surprise, frown), light from one side,
+// hair volume and tone, clothes on half the images, glasses and hats worn
+// always or in some images only, a backdrop (stripes, blobs, a horizon or
+// none) and noise, so a set of synthetic identities can be learnt and
+// decoded by identity from held-out images. Child faces are rounder, with
+// larger eyes placed lower and smaller features, and no facial hair. Words
+// and numbers are random strings set in the Go font; the other objects are
+// drawn with simple antialiased vector shapes.
 //
 // Every step is integer arithmetic on a PCG stream seeded from the
 // arguments, so the same arguments give the same bytes on any machine.
@@ -21,6 +28,7 @@ package synth
 import (
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 )
 
@@ -29,6 +37,14 @@ var Categories = []string{
 	"adult", "child", "body", "limb", "word", "number",
 	"car", "instrument", "house", "corridor", "scrambled",
 }
+
+// Extra are synth's object categories beyond fLOC's: drawn like car and
+// instrument, in no fLOC domain unless the experiment's domains put them
+// in one.
+var Extra = []string{"chair", "bottle", "cup", "lamp"}
+
+// Known reports whether synth draws category cat (fLOC's or Extra).
+func Known(cat string) bool { return slices.Contains(Categories, cat) || slices.Contains(Extra, cat) }
 
 // Size limits for generated images.
 const (
@@ -47,6 +63,10 @@ var drawers = map[string]drawFunc{
 	"instrument": drawInstrument,
 	"house":      drawHouse,
 	"corridor":   drawCorridor,
+	"chair":      drawChair,
+	"bottle":     drawBottle,
+	"cup":        drawCup,
+	"lamp":       drawLamp,
 }
 
 func checkArgs(index, size int) error {
@@ -77,7 +97,7 @@ func Category(cat string, index int, size int, seed int64) (*image.Gray, error) 
 	}
 	draw, ok := drawers[cat]
 	if !ok {
-		return nil, fmt.Errorf("synth: unknown category %q (known: %s)", cat, strings.Join(Categories, ", "))
+		return nil, fmt.Errorf("synth: unknown category %q (known: %s)", cat, strings.Join(append(slices.Clone(Categories), Extra...), ", "))
 	}
 	r := newRNG(seed, cat, int64(index))
 	c := newCanvas(size, size, 128)
@@ -118,6 +138,39 @@ func valueNoise(c *canvas, r *rng, g int, amp int64) {
 			bot := v01*(256-tx) + v11*tx
 			c.pix[y*c.w+x] += int32((top*(256-ty) + bot*ty) >> 16)
 		}
+	}
+}
+
+// scenery adds a backdrop to a face image's background: nothing, stripes
+// (a wall of boards or a blind), out-of-focus blobs, or a horizon between
+// two tones; all of low contrast.
+func scenery(c *canvas, r *rng) {
+	switch r.intn(5) {
+	case 1, 2:
+		period := int64(c.w) * r.rng(12, 30) / 100
+		amp := r.rng(5, 14)
+		ax, ay := r.intn(3), r.intn(3) // direction: (1, 0), (0, 1), diagonals
+		if ax == 0 && ay == 0 {
+			ax = 1
+		}
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				t := (ax*int64(x) + ay*int64(y)) * 512 / max(period, 1) % 512 // Q8 phase, two half-periods
+				tri := min(t, 512-t) - 128                                    // triangle wave in [-128, 128]
+				c.pix[y*c.w+x] += int32(tri * amp / 128)
+			}
+		}
+	case 3:
+		x := place(c.w, 0, 0, q16, 0)
+		for range r.rng(3, 6) {
+			cx, cy := r.intn(designSize), r.intn(designSize)
+			rx, ry := r.rng(400, 1400), r.rng(400, 1400)
+			c.fill(x.polys(ellipse(cx, cy, rx, ry)), int32(r.rng(60, 200)), int32(r.rng(40, 90)), true)
+		}
+	case 4:
+		x := place(c.w, 0, 0, q16, 0)
+		h := r.rng(designSize*45/100, designSize*80/100)
+		c.fill(x.polys(rect(-designSize, h, 2*designSize, 2*designSize)), int32(r.rng(70, 190)), int32(r.rng(50, 110)), true)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"image"
 	"math"
 	"slices"
@@ -23,8 +24,11 @@ func mustCat(t testing.TB, cat string, i, size int, seed int64) *image.Gray {
 	return g
 }
 
+// all is every category synth draws.
+var all = append(slices.Clone(Categories), Extra...)
+
 func TestDeterministic(t *testing.T) {
-	for _, cat := range Categories {
+	for _, cat := range all {
 		a := mustCat(t, cat, 3, 72, 7)
 		b := mustCat(t, cat, 3, 72, 7)
 		if !bytes.Equal(a.Pix, b.Pix) {
@@ -48,7 +52,7 @@ func TestDeterministic(t *testing.T) {
 // (and say so: it changes the default experiment's stimuli).
 func TestGolden(t *testing.T) {
 	h := sha256.New()
-	for _, cat := range Categories {
+	for _, cat := range all {
 		for i := 0; i < 3; i++ {
 			h.Write(mustCat(t, cat, i, 48, 1).Pix)
 		}
@@ -56,7 +60,7 @@ func TestGolden(t *testing.T) {
 	h.Write(Face(7, 3, 96, 11).Pix)
 	h.Write(ChildFace(7, 3, 96, 11).Pix)
 	got := hex.EncodeToString(h.Sum(nil))
-	const want = "8a358903056705b0eb94badc6c070c7b026f9caf927c8105168e2281472ac990"
+	const want = "2a0342371de6246e01c405654d65b4354b1dd217309e2b7547c229e214535772"
 	if got != want {
 		t.Errorf("stimuli hash %s, want %s", got, want)
 	}
@@ -77,7 +81,7 @@ func stats(g *image.Gray) (mean, sd float64, lo, hi uint8) {
 }
 
 func TestNotBlankAndFLOCLike(t *testing.T) {
-	for _, cat := range Categories {
+	for _, cat := range all {
 		for i := 0; i < 6; i++ {
 			g := mustCat(t, cat, i, 96, 3)
 			mean, sd, lo, hi := stats(g)
@@ -100,14 +104,14 @@ func TestNotBlankAndFLOCLike(t *testing.T) {
 
 func TestAnySize(t *testing.T) {
 	for _, size := range []int{MinSize, 33, 224, 257} {
-		for _, cat := range Categories {
+		for _, cat := range all {
 			mustCat(t, cat, 1, size, 1)
 		}
 	}
 }
 
 func TestErrors(t *testing.T) {
-	if _, err := Category("faces", 0, 64, 1); err == nil || !strings.Contains(err.Error(), "adult") {
+	if _, err := Category("faces", 0, 64, 1); err == nil || !strings.Contains(err.Error(), "adult") || !strings.Contains(err.Error(), "lamp") {
 		t.Errorf("unknown category: %v", err)
 	}
 	if _, err := Category("adult", 0, 8, 1); err == nil {
@@ -225,37 +229,36 @@ func TestFacesCohere(t *testing.T) {
 	}
 }
 
-// TestIdentityDecodable: a nearest-centroid classifier on 16×16 pixels,
-// leave-one-out, tells 10 identities apart from 5 images each far above
-// chance (10%).
+// TestIdentityDecodable: identities are learnable from some images and
+// recognised in others, but the images vary: a nearest-centroid classifier
+// on 16×16 pixels, trained on images 0–5 of 30 identities and tested on
+// images 6–7, is far above chance (1/30) and far from perfect. (100
+// identities × 20 images, 15 to train: 0.33 adult, 0.24 child; LinearSVC
+// 0.40, 0.32; chance 0.01.)
 func TestIdentityDecodable(t *testing.T) {
-	const ids, imgs = 10, 5
+	const ids, imgs, train = 30, 8, 6
 	for _, kind := range []FaceKind{Adult, Child} {
 		var X [ids][imgs][]float64
-		for id := 0; id < ids; id++ {
-			for k := 0; k < imgs; k++ {
+		cen := make([][]float64, ids)
+		for id := range ids {
+			for k := range imgs {
 				X[id][k] = features(KindFace(kind, id, k, 64, 21))
+			}
+			cen[id] = make([]float64, len(X[id][0]))
+			for k := range train {
+				for i, v := range X[id][k] {
+					cen[id][i] += v / train
+				}
 			}
 		}
 		correct := 0
-		for id := 0; id < ids; id++ {
-			for k := 0; k < imgs; k++ {
+		for id := range ids {
+			for k := train; k < imgs; k++ {
 				best, bestD := -1, math.Inf(1)
-				for c := 0; c < ids; c++ {
-					cen := make([]float64, len(X[0][0]))
-					m := 0
-					for j := 0; j < imgs; j++ {
-						if c == id && j == k {
-							continue
-						}
-						for i, v := range X[c][j] {
-							cen[i] += v
-						}
-						m++
-					}
+				for c := range cen {
 					var d float64
-					for i := range cen {
-						e := cen[i]/float64(m) - X[id][k][i]
+					for i := range cen[c] {
+						e := cen[c][i] - X[id][k][i]
 						d += e * e
 					}
 					if d < bestD {
@@ -267,10 +270,51 @@ func TestIdentityDecodable(t *testing.T) {
 				}
 			}
 		}
-		acc := float64(correct) / (ids * imgs)
-		t.Logf("%s identities: leave-one-out nearest-centroid accuracy %.2f (chance 0.10)", kind, acc)
-		if acc < 0.6 {
-			t.Errorf("%s identity accuracy %.2f, want ≥ 0.6", kind, acc)
+		acc := float64(correct) / (ids * (imgs - train))
+		t.Logf("%s identities: held-out-image nearest-centroid accuracy %.2f (chance %.3f)", kind, acc, 1.0/ids)
+		if acc < 0.25 || acc > 0.9 {
+			t.Errorf("%s identity accuracy %.2f, want in [0.25, 0.9]: identities too alike or images too alike", kind, acc)
+		}
+	}
+}
+
+// TestAccessories: beards are adults' only and fixed per identity; glasses
+// and hats are worn always or in some images only, so both states occur.
+func TestAccessories(t *testing.T) {
+	const n = 400
+	var beards, always, sometimes, hats int
+	for id := range n {
+		if c := newIdentity(Child, id, 3); c.beard != 0 {
+			t.Fatalf("child %d has beard %d", id, c.beard)
+		}
+		p := newIdentity(Adult, id, 3)
+		if p.beard != 0 {
+			beards++
+		}
+		if p.glasses > 0 && p.glassesWear == 1000 {
+			always++
+		}
+		if p.hat > 0 {
+			hats++
+		}
+		if p.glasses == 0 || p.glassesWear == 1000 {
+			continue
+		}
+		sometimes++
+		on := 0
+		for img := range 40 {
+			if p.newLook(newRNG(3, "face-look", int64(Adult), int64(id), int64(img))).glasses {
+				on++
+			}
+		}
+		if on == 0 || on == 40 {
+			t.Errorf("adult %d (wears glasses in %d‰ of images): on in %d of 40", id, p.glassesWear, on)
+		}
+	}
+	t.Logf("of %d adults: %d bearded, %d always in glasses, %d sometimes, %d with a hat", n, beards, always, sometimes, hats)
+	for what, v := range map[string]int{"beards": beards, "glasses always": always, "glasses sometimes": sometimes, "hats": hats} {
+		if v < n/20 || v > n/2 {
+			t.Errorf("%s: %d of %d adults", what, v, n)
 		}
 	}
 }
@@ -363,7 +407,7 @@ func TestContactSheet(t *testing.T) {
 }
 
 func BenchmarkCategory224(b *testing.B) {
-	for _, cat := range Categories {
+	for _, cat := range all {
 		b.Run(cat, func(b *testing.B) {
 			i := 0
 			for b.Loop() {
@@ -373,5 +417,19 @@ func BenchmarkCategory224(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+func BenchmarkFace(b *testing.B) {
+	for _, size := range []int{64, 256} {
+		for _, kind := range []FaceKind{Adult, Child} {
+			b.Run(fmt.Sprintf("%s/%d", kind, size), func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					KindFace(kind, i%100, i/100, size, 1)
+					i++
+				}
+			})
+		}
 	}
 }

@@ -1,5 +1,5 @@
 // Command synthsheet writes a contact sheet of synthetic stimuli (one row
-// per fLOC category) as a PNG, for looking at what package synth draws.
+// per category) as a PNG, for looking at what package synth draws.
 //
 //	go run ./stages/stimuli/synth/cmd/synthsheet -o /tmp/synth_sheet.png
 package main
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/png"
 	"os"
+	"slices"
 	"strings"
 
 	"selectivity/stages/stimuli/synth"
@@ -19,7 +20,7 @@ func main() {
 	n := flag.Int("n", 8, "images per category")
 	size := flag.Int("size", 128, "image size in pixels")
 	seed := flag.Int64("seed", 1, "seed")
-	cats := flag.String("cats", strings.Join(synth.Categories, ","), "comma-separated categories")
+	cats := flag.String("cats", strings.Join(append(slices.Clone(synth.Categories), synth.Extra...), ","), "comma-separated categories")
 	flag.Parse()
 	if err := run(*out, strings.Split(*cats, ","), *n, *size, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "synthsheet:", err)
