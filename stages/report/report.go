@@ -61,14 +61,15 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "report" }
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
-	return "the study's Figure 1 panels (% selected, consistency, lesion agreement, decoding) as PNG/SVG with a Markdown/HTML index"
+	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
 }
 func (Kind) NewParams() any { return DefaultParams() }
 
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
+		{Name: slotTraining, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
 		{Name: slotSummary, Many: true, Doc: "metric stages: % selected per layer (Fig. 1b/1c)"},
 		{Name: slotConsistency, Many: true, Doc: "correlate stages, mode metrics: inter-metric consistency (Fig. 1f)"},
 		{Name: slotLesion, Many: true, Doc: "correlate stages, mode values, metric value vs lesion measure (Fig. 1d)"},
@@ -79,23 +80,28 @@ func (Kind) Inputs() []stages.Slot {
 // Run draws the figures; see the package doc.
 func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
-	secs, err := sections(job.Inputs, p.Format)
+	d, err := readInputs(job.Inputs)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if len(secs) == 0 {
-		return fmt.Errorf("report: no inputs: give stages in at least one of summary, consistency, lesion, decoding")
-	}
-	bar := job.Progress.Bar("figures", "figures", int64(len(secs)))
+	fs := findings(d)
+	secs := append([]section{findingsSection(fs)}, figureSections(d, p.Format)...)
+	bar := job.Progress.Bar("figures", "figures", int64(len(secs)-1))
 	defer bar.Done()
 	for _, s := range secs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.fig == nil {
+			continue
+		}
 		if err := s.fig.write(job.Output(s.file), p.Format, p.DPI); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		bar.Add(1)
+	}
+	if err := writeFindings(job.Output(FindingsFile), fs); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
 	intro := introText(job)
 	if err := os.WriteFile(job.Output(IndexFile), []byte(markdown(p.Title, intro, secs)), 0o644); err != nil {
@@ -107,53 +113,80 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	return nil
 }
 
-// sections reads every input and lays out the figures in the paper's order.
-func sections(inputs map[string][]stages.Input, ext string) ([]section, error) {
-	var secs []section
-	if ins := inputs[slotSummary]; len(ins) > 0 {
-		figs, err := readSummaries(ins)
-		if err != nil {
+// readInputs reads every input.
+func readInputs(inputs map[string][]stages.Input) (*reportData, error) {
+	d := &reportData{}
+	any := false
+	var err error
+	if ins := inputs[slotTraining]; len(ins) > 0 {
+		any = true
+		if d.training, err = readCurve(ins[0]); err != nil {
 			return nil, err
 		}
-		for _, f := range figs {
-			secs = append(secs, selectedSection(f, ext))
+	}
+	if ins := inputs[slotSummary]; len(ins) > 0 {
+		any = true
+		if d.summaries, err = readSummaries(ins); err != nil {
+			return nil, err
 		}
 	}
 	if ins := inputs[slotLesion]; len(ins) > 0 {
-		d, err := readLesion(ins)
-		if err != nil {
+		any = true
+		if d.lesion, err = readLesion(ins); err != nil {
 			return nil, err
 		}
-		secs = append(secs, lesionSection(d, ext))
 	}
 	if ins := inputs[slotDecoding]; len(ins) > 0 {
-		d, err := readDecoding(ins)
-		if err != nil {
+		any = true
+		if d.decoding, err = readDecoding(ins); err != nil {
 			return nil, err
 		}
-		secs = append(secs, decodingSection(d, ext))
 	}
 	if ins := inputs[slotConsistency]; len(ins) > 0 {
-		d, err := readConsistency(ins)
-		if err != nil {
+		any = true
+		if d.consistency, err = readConsistency(ins); err != nil {
 			return nil, err
 		}
-		if len(d) == 0 {
+		if len(d.consistency) == 0 {
 			return nil, fmt.Errorf("consistency inputs %s: no rows", stageNames(ins))
 		}
-		secs = append(secs, consistencySection(d, ext))
 	}
-	return secs, nil
+	if !any {
+		return nil, fmt.Errorf("no inputs: give stages in at least one of training, summary, consistency, lesion, decoding")
+	}
+	return d, nil
+}
+
+// figureSections lays out the figures: the training curve, then the
+// paper's order.
+func figureSections(d *reportData, ext string) []section {
+	var secs []section
+	if d.training != nil {
+		secs = append(secs, trainingSection(d.training, ext))
+	}
+	for _, f := range d.summaries {
+		secs = append(secs, selectedSection(f, ext))
+	}
+	if d.lesion != nil {
+		secs = append(secs, lesionSection(d.lesion, ext))
+	}
+	if len(d.decoding) > 0 {
+		secs = append(secs, decodingSection(d.decoding, ext))
+	}
+	if len(d.consistency) > 0 {
+		secs = append(secs, consistencySection(d.consistency, ext))
+	}
+	return secs
 }
 
 // introText names the stages the report was drawn from.
 func introText(job *stages.Job) string {
 	var parts []string
-	for _, slot := range []string{slotSummary, slotLesion, slotDecoding, slotConsistency} {
+	for _, slot := range []string{slotTraining, slotSummary, slotLesion, slotDecoding, slotConsistency} {
 		if ins := job.Inputs[slot]; len(ins) > 0 {
 			parts = append(parts, slot+": "+stageNames(ins))
 		}
 	}
-	return fmt.Sprintf("Figures of the study's Figure 1 drawn by stage %s from %s. Each figure is followed by the numbers it plots.",
+	return fmt.Sprintf("The study's findings checked on this run, and the figures of its Figure 1, drawn by stage %s from %s. Each figure is followed by the numbers it plots.",
 		job.Stage, strings.Join(parts, "; "))
 }
