@@ -202,6 +202,17 @@ func netRole(names ...string) string {
 	return ""
 }
 
+// roleRank puts the trained network first, then the untrained one.
+func roleRank(role string) int {
+	switch role {
+	case roleTrained:
+		return 0
+	case roleUntrained:
+		return 1
+	}
+	return 2
+}
+
 // matrixValues are an input's matrix values, keys sorted.
 func matrixValues(in stages.Input) []string {
 	var v []string
@@ -297,6 +308,7 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 	var out []*selFigure
 	for _, k := range keys {
 		f := byKey[k]
+		slices.SortStableFunc(f.panels, func(a, b *selPanel) int { return roleRank(a.net) - roleRank(b.net) })
 		var labels, stagesOf []string
 		for _, p := range f.panels {
 			labels, stagesOf = append(labels, p.label), append(stagesOf, p.stage)
