@@ -56,10 +56,17 @@ func TestQuickstart(t *testing.T) {
 	p := runExperiment(t, file)
 	out := filepath.Join(p.Exp.ResultsDir, "report")
 	for _, f := range []string{"fig_selected_unit.png", "fig_selected_kernel_mean.png", "fig_selected_kernel_l2.png",
-		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", IndexFile} {
+		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", FindingsFile, IndexFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	f := readRows(t, filepath.Join(out, FindingsFile))
+	if f.rows != 4 {
+		t.Errorf("%d findings", f.rows)
+	}
+	for i := range f.rows {
+		t.Logf("%s: holds %s: %s; %s", f.str["id"][i], f.str["holds"][i], f.str["measured"][i], f.str["why"][i])
 	}
 	t.Logf("report: %s", out)
 }

@@ -1,22 +1,60 @@
-// Package report is the `report` stage kind: the study's Figure 1 panels
-// drawn from the tables of upstream stages (PNG or SVG, with
-// gonum.org/v1/plot), and an index, report.md (and report.html), listing
-// each figure with a caption and a table of the numbers it plots.
+// Package report is the `report` stage kind: the study's four findings
+// checked on this run's numbers, the study's Figure 1 panels drawn from the
+// tables of upstream stages (PNG or SVG, with gonum.org/v1/plot) and the
+// training curve, and an index, report.md (and report.html), opening with
+// the findings and listing each figure with a caption and a table of the
+// numbers it plots.
+//
+// # Networks
+//
+// The findings compare the trained network with its untrained twin. An
+// input's network is told by the word "trained" or "untrained" (whole
+// words, any case) in, most specific first: a consistency row's matrix
+// values and metric stage, a lesion row's metric stage (x_stage), the
+// input's matrix values and stage name, a decode stage's metric stages
+// (metadata metric_stage_*). So units@trained,
+// kernel-metrics@untrained-l2, consistency@untrained and a decode stage
+// ranking kernel-metrics@trained-l2 all name theirs. When no input of a
+// finding names a network, the inputs are taken as the trained network's
+// if they are of one network, and the finding says so.
+//
+// # Findings (findings.go states each rule in full; report.md repeats them)
+//
+//   - F1: in the trained network FSI's % selected rises with depth at every
+//     level (Spearman ρ vs layer position ≥ 0.7 and last − first ≥ 5
+//     percentage points) while every other metric's stays flat (|last −
+//     first| < 5 pp).
+//   - F2: FSI has the largest Spearman ρ of metric value vs lesion loss
+//     increase at conv13 (p by scipy.stats.spearmanr's t approximation).
+//   - F3: the metrics' identity-decoding 95% CIs all overlap.
+//   - F4: unit-level consistency of the trained network exceeds the
+//     untrained one's at every layer from conv7 on, and rises with depth
+//     (ρ ≥ 0.7, last − first ≥ 0.05) only in the trained network.
+//
+// A finding whose inputs are missing is "not tested" and says what it
+// needs.
 //
 // # Inputs (all optional; each figure is drawn only when its inputs are given)
 //
+//   - training: a train stage (its curve.arrow; CurveFile and the Curve*
+//     column names). fig_training.<format>: loss and accuracy per epoch on
+//     the training images and the held-out faces and objects, with dashed
+//     chance lines from the schema metadata.
 //   - summary: metric stages (their summary.arrow). Fig. 1b/1c: the
 //     percentage of items each metric selects, per layer (layers in network
 //     order: conv2 < conv10, compared by number), one line per metric, y from
 //     0 to 100 %. One figure per level and aggregation,
 //     fig_selected_<level>[_<aggregation>].<format>, with one panel per input
-//     stage, titled by the stage's matrix values ("trained"; values equal to
-//     the aggregation are left out) or else its name.
+//     stage (the trained network first), titled by the stage's matrix values
+//     ("trained"; values equal to the aggregation are left out) or else its
+//     name.
 //   - consistency: correlate stages in mode metrics (their
 //     consistency.arrow). Fig. 1f, fig_consistency.<format>: mean
-//     inter-metric ρ per layer with SEM error bars, one line per metric stage
-//     the correlate stages compared (named by the matrix columns of the table,
-//     e.g. "trained" and "untrained", with the level when they differ).
+//     inter-metric ρ per layer with SEM error bars, one panel per level
+//     (units, kernels of each aggregation) on one y scale, and in each one
+//     line per network (named by the table's matrix columns, else the
+//     correlate stage's matrix values or name; trained vermillion,
+//     untrained blue, as the paper's red and blue).
 //   - lesion: correlate stages in mode values, a metric's value column
 //     against a lesion stage's measure (their spearman.arrow). Fig. 1d,
 //     fig_lesion.<format>: ρ per metric as bars; whatever else differs
@@ -31,7 +69,9 @@
 //
 // # Output
 //
-// The figures, report.md and report.html. Figures have fixed sizes in inches
+// The figures, findings.arrow (one row per finding: id, statement, rule,
+// measured, value_names, values, holds, why; see writeFindings),
+// report.md and report.html. Figures have fixed sizes in inches
 // (PNG pixels = inches × dpi); the output is deterministic: the same inputs
 // and parameters give byte-identical files.
 package report
