@@ -314,7 +314,9 @@ func findingDecoding(all []*decSeries) finding {
 	lo, hi := math.Inf(-1), math.Inf(1)
 	var loM, hiM string
 	var parts []string
+	nanCI := false
 	for _, m := range ms {
+		nanCI = nanCI || math.IsNaN(s.lo[m]) || math.IsNaN(s.hi[m])
 		f.add(m+".mean", s.mean[m])
 		f.add(m+".ci_low", s.lo[m])
 		f.add(m+".ci_high", s.hi[m])
@@ -331,7 +333,7 @@ func findingDecoding(all []*decSeries) finding {
 	if !math.IsNaN(s.chance) {
 		f.measured += fmt.Sprintf("; chance %.1f %%", 100*s.chance)
 	}
-	if math.IsNaN(lo) || math.IsNaN(hi) {
+	if nanCI {
 		f.notTested(needs + " and their CIs (a CI here is n/a)")
 		return f
 	}

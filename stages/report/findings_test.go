@@ -163,6 +163,8 @@ func TestFindingDecoding(t *testing.T) {
 		{"one metric", []*decSeries{decSer(roleTrained, map[string][3]float64{"fsi": {0.6, 0.5, 0.7}, "all": {0.9, 0.8, 1}})}, outcome{holdsNA, "not tested"}},
 		{"one unnamed network", []*decSeries{decSer("", overlap)}, outcome{holdsTrue, "which no input names trained"}},
 		{"none", nil, outcome{holdsNA, "not tested"}},
+		{"a CI n/a", []*decSeries{decSer(roleTrained, map[string][3]float64{"fsi": {0.6, 0.5, 0.7}, "dprime": {0.9, math.NaN(), math.NaN()}})},
+			outcome{holdsNA, "a CI here is n/a"}},
 	}
 	for _, c := range cases {
 		check(t, c.name, findingDecoding(c.series), c.want)

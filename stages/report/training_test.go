@@ -211,6 +211,12 @@ func TestPerNetwork(t *testing.T) {
 	if cfg.Height != 850 {
 		t.Errorf("fig_consistency.png: %d×%d px", cfg.Width, cfg.Height)
 	}
+	html, _ := os.ReadFile(filepath.Join(out, HTMLFile))
+	for _, s := range []string{"<h2>The study&#39;s findings on this run</h2>", "<li>F1: per level", "<th>holds</th>", "<td>F3: Face identity decoding"} {
+		if !strings.Contains(string(html), s) {
+			t.Errorf("report.html lacks %q", s)
+		}
+	}
 	md, _ := os.ReadFile(filepath.Join(out, IndexFile))
 	for _, s := range []string{"trained, units ρ ± SEM (pairs)", "untrained, kernels (l2) ρ ± SEM (pairs)",
 		"**trained (units@trained)**", "**untrained (kernel-metrics@untrained-mean)**"} {
