@@ -21,6 +21,7 @@ const (
 	slotConsistency = "consistency"
 	slotLesion      = "lesion"
 	slotDecoding    = "decoding"
+	slotTraining    = "training"
 )
 
 // DecodingFile is the decode kind's table (package decode writes it; the
@@ -173,6 +174,54 @@ func matrixLabel(in stages.Input, drop ...string) string {
 	return strings.Join(parts, ", ")
 }
 
+// Network roles: the findings compare the trained network with its
+// untrained twin.
+const (
+	roleTrained   = "trained"
+	roleUntrained = "untrained"
+)
+
+// netRole tells which network a table belongs to from names that may say
+// it (matrix values, stage names such as kernel-metrics@untrained-l2),
+// most specific first: the first name holding exactly one of the words
+// "trained" and "untrained" (as a whole word, split at anything but
+// letters and digits) decides; "" when none does.
+func netRole(names ...string) string {
+	for _, n := range names {
+		words := strings.FieldsFunc(strings.ToLower(n), func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		})
+		tr, un := slices.Contains(words, roleTrained), slices.Contains(words, roleUntrained)
+		switch {
+		case tr && !un:
+			return roleTrained
+		case un && !tr:
+			return roleUntrained
+		}
+	}
+	return ""
+}
+
+// roleRank puts the trained network first, then the untrained one.
+func roleRank(role string) int {
+	switch role {
+	case roleTrained:
+		return 0
+	case roleUntrained:
+		return 1
+	}
+	return 2
+}
+
+// matrixValues are an input's matrix values, keys sorted.
+func matrixValues(in stages.Input) []string {
+	var v []string
+	for _, k := range slices.Sorted(maps.Keys(in.Matrix)) {
+		v = append(v, in.Matrix[k])
+	}
+	return v
+}
+
 // uniqueLabels replaces labels that two entries share by the entries'
 // fallbacks (stage names), so that no two lines are named alike.
 func uniqueLabels(labels, fallback []string) []string {
@@ -194,6 +243,7 @@ func uniqueLabels(labels, fallback []string) []string {
 // selPanel is one summary input's rows of one level and aggregation.
 type selPanel struct {
 	stage, label string
+	net          string                // roleTrained, roleUntrained or ""
 	metrics      []string              // in canonical order
 	layers       []string              // in network order
 	percent      map[[2]string]float64 // (metric, layer)
@@ -229,7 +279,7 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 			k := levelKey{level[i], agg[i]}
 			p := panels[k]
 			if p == nil {
-				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]),
+				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]), net: netRole(append(matrixValues(in), in.Stage)...),
 					percent: map[[2]string]float64{}, selected: map[[2]string]float64{}, items: map[[2]string]float64{}}
 				panels[k] = p
 				order = append(order, k)
@@ -258,6 +308,7 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 	var out []*selFigure
 	for _, k := range keys {
 		f := byKey[k]
+		slices.SortStableFunc(f.panels, func(a, b *selPanel) int { return roleRank(a.net) - roleRank(b.net) })
 		var labels, stagesOf []string
 		for _, p := range f.panels {
 			labels, stagesOf = append(labels, p.label), append(stagesOf, p.stage)
@@ -275,16 +326,18 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 // consSeries is one line of Fig. 1f: one metric stage's consistency per
 // layer, as one correlate stage computed it.
 type consSeries struct {
-	stage    string // the correlate stage
-	input    string // the metric stage (the input column)
-	label    string
-	key      levelKey
-	values   []string // its matrix values, sorted by key
-	layers   []string
-	mean     map[string]float64
-	sem      map[string]float64
-	pairs    map[string]float64
-	hasPairs bool
+	stage      string // the correlate stage
+	input      string // the metric stage (the input column)
+	label      string // the network
+	net        string // roleTrained, roleUntrained or ""
+	stageLabel string // the correlate stage's matrix label
+	key        levelKey
+	values     []string // its matrix values, sorted by key
+	layers     []string
+	mean       map[string]float64
+	sem        map[string]float64
+	pairs      map[string]float64
+	hasPairs   bool
 }
 
 // readConsistency reads the consistency tables; one series per metric
@@ -315,13 +368,14 @@ func readConsistency(ins []stages.Input) ([]*consSeries, error) {
 		for i := range t.rows {
 			s := series[inCol[i]]
 			if s == nil {
-				s = &consSeries{stage: in.Stage, input: inCol[i], key: levelKey{level[i], agg[i]},
+				s = &consSeries{stage: in.Stage, stageLabel: matrixLabel(in), input: inCol[i], key: levelKey{level[i], agg[i]},
 					mean: map[string]float64{}, sem: map[string]float64{}, pairs: map[string]float64{}, hasPairs: t.has("pairs")}
 				for _, c := range mcols {
 					if v := t.strings(c)[i]; v != "" && v != agg[i] {
 						s.values = append(s.values, v)
 					}
 				}
+				s.net = netRole(append(append(slices.Clone(s.values), s.input, in.Stage), matrixValues(in)...)...)
 				series[inCol[i]] = s
 				all = append(all, s)
 			}
@@ -332,37 +386,36 @@ func readConsistency(ins []stages.Input) ([]*consSeries, error) {
 			s.mean[layer[i]], s.sem[layer[i]], s.pairs[layer[i]] = mean[i], sem[i], pairs[i]
 		}
 	}
-	// Labels: matrix values (else the metric stage's name), with the level
-	// when the series do not all share one, and the correlate stage when
-	// two series would otherwise be named alike.
-	levels := map[levelKey]bool{}
-	stagesSeen := map[string]bool{}
-	for _, s := range all {
-		levels[s.key] = true
-		stagesSeen[s.stage] = true
-	}
+	// Labels name the network: the series' matrix values, else the
+	// correlate stage's (consistency@untrained) or its name; within a level,
+	// two series named alike are told apart by metric and correlate stage.
 	var labels, fallback []string
 	for _, s := range all {
 		s.layers = sortLayers(s.layers)
-		parts := slices.Clone(s.values)
-		if len(levels) > 1 {
-			parts = append(parts, s.key.describe())
-		}
-		l := strings.Join(parts, ", ")
+		l := strings.Join(s.values, ", ")
 		if l == "" {
-			l = s.input
+			l = s.stageLabel
 		}
 		labels = append(labels, l)
 		fallback = append(fallback, s.input+" ("+s.stage+")")
 	}
-	for i, l := range uniqueLabels(labels, fallback) {
-		all[i].label = l
+	for _, k := range consKeys(all) {
+		var idx []int
+		var ls, fb []string
+		for i, s := range all {
+			if s.key == k {
+				idx, ls, fb = append(idx, i), append(ls, labels[i]), append(fb, fallback[i])
+			}
+		}
+		for j, l := range uniqueLabels(ls, fb) {
+			all[idx[j]].label = l
+		}
 	}
 	return all, nil
 }
 
-// consLevels names the level(s) of the series, for titles and captions.
-func consLevels(all []*consSeries) string {
+// consKeys are the levels of the series, in levelKeyLess order.
+func consKeys(all []*consSeries) []levelKey {
 	var keys []levelKey
 	for _, s := range all {
 		if !slices.Contains(keys, s.key) {
@@ -370,8 +423,13 @@ func consLevels(all []*consSeries) string {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return levelKeyLess(keys[i], keys[j]) })
+	return keys
+}
+
+// consLevels names the level(s) of the series, for titles and captions.
+func consLevels(all []*consSeries) string {
 	var parts []string
-	for _, k := range keys {
+	for _, k := range consKeys(all) {
 		parts = append(parts, k.describe())
 	}
 	return strings.Join(parts, ", ")
@@ -387,6 +445,7 @@ type lesionRow struct {
 	metricStage string
 	other       string // the lesion column, e.g. loss_increase
 	otherStage  string
+	net         string // roleTrained, roleUntrained or ""
 	rho, n      float64
 	series      string // filled by readLesion
 }
@@ -440,6 +499,7 @@ func readLesion(ins []stages.Input) (*lesionData, error) {
 			} else if m, ok := metricOfColumn(y[i]); ok {
 				r.metric, r.metricStage, r.other, r.otherStage = m, ys[i], x[i], xs[i]
 			}
+			r.net = netRole(append([]string{r.metricStage, in.Stage}, matrixValues(in)...)...)
 			d.rows = append(d.rows, r)
 		}
 	}
@@ -502,6 +562,7 @@ func (d *lesionData) describe() (measures, layers string) {
 // decSeries is one decode stage's results.
 type decSeries struct {
 	stage, label string
+	net          string // roleTrained, roleUntrained or ""
 	sets         []string
 	kernels      map[string]float64
 	mean, lo, hi map[string]float64
@@ -523,6 +584,13 @@ func readDecoding(ins []stages.Input) ([]*decSeries, error) {
 		s := &decSeries{stage: in.Stage, label: matrixLabel(in), kernels: map[string]float64{},
 			mean: map[string]float64{}, lo: map[string]float64{}, hi: map[string]float64{}, chance: math.NaN(),
 			layer: t.meta["layer"], agg: t.meta["aggregation"], identities: t.meta["identities"]}
+		names := append(matrixValues(in), in.Stage)
+		for _, k := range slices.Sorted(maps.Keys(t.meta)) {
+			if strings.HasPrefix(k, "metric_stage_") {
+				names = append(names, t.meta[k])
+			}
+		}
+		s.net = netRole(names...)
 		set, mean, lo, hi, nk := t.strings("set"), t.floats("mean"), t.floats("ci_low"), t.floats("ci_high"), t.floats("n_kernels")
 		if t.has("chance") {
 			for _, c := range t.floats("chance") {

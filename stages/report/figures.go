@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -16,10 +17,11 @@ import (
 // section is one figure of the report with what the index says about it.
 type section struct {
 	heading string
-	file    string // the image, relative to the output folder
+	file    string // the image, relative to the output folder; "" for none
 	caption string
+	notes   []string // a list under the caption
 	tables  []mdTable
-	fig     *figure
+	fig     *figure // nil: none
 }
 
 // mdTable is a table of the numbers a figure plots.
@@ -237,69 +239,129 @@ func rhoTicks(lo, hi float64) []plot.Tick {
 
 // ---- Fig. 1f --------------------------------------------------------------
 
-func consistencySection(all []*consSeries, ext string) section {
-	var layers []string
+// networkColors gives each network (series label) one colour and marker
+// in every panel: the trained network vermillion and the untrained one
+// blue, as the paper's red and blue; other networks the next colours.
+func networkColors(all []*consSeries) (labels []string, at map[string]int) {
+	at = map[string]int{}
+	next := 2
+	taken := map[int]bool{}
 	for _, s := range all {
-		layers = append(layers, s.layers...)
+		if _, ok := at[s.label]; ok {
+			continue
+		}
+		labels = append(labels, s.label)
+		switch {
+		case s.net == roleTrained && !taken[0]:
+			at[s.label], taken[0] = 0, true
+		case s.net == roleUntrained && !taken[1]:
+			at[s.label], taken[1] = 1, true
+		default:
+			at[s.label] = next
+			next++
+		}
 	}
-	layers = sortLayers(layers)
-	at := map[string]float64{}
-	for i, l := range layers {
-		at[l] = float64(i)
-	}
+	slices.SortStableFunc(labels, func(a, b string) int { return at[a] - at[b] })
+	return labels, at
+}
+
+// consistencySection is Fig. 1f: one panel per level (units first), one
+// line per network in each, on one y scale.
+func consistencySection(all []*consSeries, ext string) section {
+	keys := consKeys(all)
 	lv := consLevels(all)
 	title := "Inter-metric consistency across layers (Fig. 1f)"
-	if !strings.Contains(lv, ",") {
+	if len(keys) == 1 {
 		title = fmt.Sprintf("Inter-metric consistency of %s across layers (Fig. 1f)", lv)
 	}
-	p := newPlot("", "Layer", "Mean inter-metric Spearman ρ (± SEM)")
-	nominalX(p, layers)
+	names, colorOf := networkColors(all)
 	legend := newLegend()
-	// Dodge the series a little so that their error bars do not overlap.
-	step := math.Min(0.08, 0.5/float64(len(all)))
+	thumbs := map[string][]plot.Thumbnailer{}
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for k, s := range all {
-		off := (float64(k) - float64(len(all)-1)/2) * step
-		var xs, ys, elo, ehi []float64
-		for _, l := range s.layers {
-			m, e := s.mean[l], s.sem[l]
-			xs, ys = append(xs, at[l]+off), append(ys, m)
-			if math.IsNaN(e) {
-				e = 0
-			}
-			elo, ehi = append(elo, m-e), append(ehi, m+e)
-			if !math.IsNaN(m) {
-				lo, hi = math.Min(lo, m-e), math.Max(hi, m+e)
+	var panels []*plot.Plot
+	var allLayers []string
+	for _, k := range keys {
+		var series []*consSeries
+		var layers []string
+		for _, s := range all {
+			if s.key == k {
+				series = append(series, s)
+				layers = append(layers, s.layers...)
 			}
 		}
-		col := colorAt(k)
-		if eb, ok := errorBars(xs, elo, ehi, col); ok {
-			p.Add(eb)
+		layers = sortLayers(layers)
+		allLayers = append(allLayers, layers...)
+		at := map[string]float64{}
+		for i, l := range layers {
+			at[l] = float64(i)
 		}
-		legend.Add(s.label, lineSeries(p, xs, ys, col, glyphAt(k))...)
+		ptitle := ""
+		if len(keys) > 1 {
+			ptitle = k.describe()
+		}
+		p := newPlot(ptitle, "Layer", "Mean inter-metric Spearman ρ (± SEM)")
+		// Dodge the series a little so that their error bars do not overlap.
+		step := math.Min(0.08, 0.5/float64(len(series)))
+		for j, s := range series {
+			off := (float64(j) - float64(len(series)-1)/2) * step
+			var xs, ys, elo, ehi []float64
+			for _, l := range s.layers {
+				m, e := s.mean[l], s.sem[l]
+				xs, ys = append(xs, at[l]+off), append(ys, m)
+				if math.IsNaN(e) {
+					e = 0
+				}
+				elo, ehi = append(elo, m-e), append(ehi, m+e)
+				if !math.IsNaN(m) {
+					lo, hi = math.Min(lo, m-e), math.Max(hi, m+e)
+				}
+			}
+			col := colorAt(colorOf[s.label])
+			if eb, ok := errorBars(xs, elo, ehi, col); ok {
+				p.Add(eb)
+			}
+			th := lineSeries(p, xs, ys, col, glyphAt(colorOf[s.label]))
+			if thumbs[s.label] == nil {
+				thumbs[s.label] = th
+			}
+		}
+		nominalX(p, layers)
+		panels = append(panels, p)
+	}
+	for _, n := range names {
+		legend.Add(n, thumbs[n]...)
 	}
 	if lo > hi {
 		lo, hi = 0, 1
 	}
 	lo, hi = niceRange(lo-0.02, hi+0.02, 0.1, -1, 1)
-	if lo < 0 {
-		p.Add(hline(len(layers), 0, grey, true))
+	for _, p := range panels {
+		if lo < 0 {
+			n := int(p.X.Max + 0.5)
+			p.Add(hline(n, 0, grey, true))
+		}
+		p.Y.Min, p.Y.Max = lo, hi
+		p.Y.Tick.Marker = plot.ConstantTicks(rhoTicks(lo, hi))
 	}
-	nominalX(p, layers)
-	p.Y.Min, p.Y.Max = lo, hi
-	p.Y.Tick.Marker = plot.ConstantTicks(rhoTicks(lo, hi))
-
+	cols, w := min(len(panels), 2), 5.5*vg.Inch
+	if len(panels) > 1 {
+		w = 4.5 * vg.Inch
+	}
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_consistency"),
-		caption: fmt.Sprintf("Mean Spearman ρ over every pair of metrics within a layer (%s); error bars: SEM across metric pairs. One line per input.", lv),
-		fig:     &figure{title: title, panels: []*plot.Plot{p}, cols: 1, panelW: 5.5 * vg.Inch, panelH: 4 * vg.Inch, legend: legend},
+		caption: fmt.Sprintf("Mean Spearman ρ over every pair of metrics within a layer (%s); error bars: SEM across metric pairs. One panel per level, one line per network.", lv),
+		fig:     &figure{title: title, panels: panels, cols: cols, panelW: w, panelH: 4 * vg.Inch, legend: legend},
 	}
 	tab := mdTable{header: []string{"layer"}}
 	for _, se := range all {
-		tab.header = append(tab.header, se.label+" ρ ± SEM (pairs)")
+		h := se.label
+		if len(keys) > 1 {
+			h += ", " + se.key.describe()
+		}
+		tab.header = append(tab.header, h+" ρ ± SEM (pairs)")
 	}
-	for _, l := range layers {
+	for _, l := range sortLayers(allLayers) {
 		row := []string{l}
 		for _, se := range all {
 			m, ok := se.mean[l]

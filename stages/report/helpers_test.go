@@ -154,6 +154,10 @@ func (decodeKind) Run(ctx context.Context, job *stages.Job) error {
 	t.Float64s("chance", chance)
 	t.Float64Lists("folds", folds)
 	meta := map[string]string{"layer": "conv10", "aggregation": "l2", "identities": "10", "chance": "0.1"}
+	// As the decode kind: the metric stages ranked, which name the network.
+	for _, m := range []string{"fsi", "dprime", "wilcoxon", "ttest"} {
+		meta["metric_stage_"+m] = "kernel-metrics@" + job.Params.(*netParams).Net + "-l2"
+	}
 	return t.Write(job.Output(DecodingFile), meta)
 }
 

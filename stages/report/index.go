@@ -22,7 +22,17 @@ func markdown(title, intro string, secs []section) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s\n", title, intro)
 	for _, s := range secs {
-		fmt.Fprintf(&b, "\n## %s\n\n![%s](%s)\n\n%s\n", s.heading, s.heading, s.file, s.caption)
+		fmt.Fprintf(&b, "\n## %s\n\n", s.heading)
+		if s.file != "" {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", s.heading, s.file)
+		}
+		fmt.Fprintf(&b, "%s\n", s.caption)
+		if len(s.notes) > 0 {
+			b.WriteString("\n")
+			for _, n := range s.notes {
+				fmt.Fprintf(&b, "- %s\n", mdCell(n))
+			}
+		}
 		for _, t := range s.tables {
 			b.WriteString("\n")
 			if t.title != "" {
@@ -76,8 +86,19 @@ th { background: #f4f4f4; }
 <p>%s</p>
 `, e(title), e(title), e(intro))
 	for _, s := range secs {
-		fmt.Fprintf(&b, "<h2>%s</h2>\n<figure>\n<img src=\"%s\" alt=\"%s\">\n<figcaption>%s</figcaption>\n</figure>\n",
-			e(s.heading), e(s.file), e(s.heading), e(s.caption))
+		if s.file != "" {
+			fmt.Fprintf(&b, "<h2>%s</h2>\n<figure>\n<img src=\"%s\" alt=\"%s\">\n<figcaption>%s</figcaption>\n</figure>\n",
+				e(s.heading), e(s.file), e(s.heading), e(s.caption))
+		} else {
+			fmt.Fprintf(&b, "<h2>%s</h2>\n<p>%s</p>\n", e(s.heading), e(s.caption))
+		}
+		if len(s.notes) > 0 {
+			b.WriteString("<ul>\n")
+			for _, n := range s.notes {
+				fmt.Fprintf(&b, "<li>%s</li>\n", e(n))
+			}
+			b.WriteString("</ul>\n")
+		}
 		for _, t := range s.tables {
 			if t.title != "" {
 				fmt.Fprintf(&b, "<h3>%s</h3>\n", e(t.title))

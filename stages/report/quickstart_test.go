@@ -19,18 +19,6 @@ import (
 	_ "selectivity/stages/stimuli"
 )
 
-// quickstartReport is the report over configs/quickstart.yaml's analyses
-// (a seeded random VGG-16 on synthetic fLOC-like images and identities).
-const quickstartReport = `
-  report:
-    kind: report
-    inputs:
-      summary: [units, kernel-metrics]
-      consistency: consistency
-      lesion: lesion-agreement
-      decoding: decode
-`
-
 // TestQuickstart renders the report of the quickstart experiment into
 // $REPORT_QUICKSTART (its cache in a subfolder, kept between runs). It runs
 // a VGG-16, so it builds only with -tags quickstart and runs only when
@@ -47,8 +35,8 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.TrimRight(string(base), "\n") + "\n" + quickstartReport
-	text = strings.Replace(text, "name: quickstart", "name: quickstart-report\ncache: "+filepath.Join(root, "cache")+"\nresults: "+filepath.Join(root, "results"), 1)
+	// The quickstart has its own report stage; only the folders move.
+	text := strings.Replace(string(base), "name: quickstart", "name: quickstart-report\ncache: "+filepath.Join(root, "cache")+"\nresults: "+filepath.Join(root, "results"), 1)
 	file := pipelinetest.Write(t, root, "quickstart-report.yaml", text)
 	if _, err := pipeline.Load(file, pipeline.LoadOptions{}); err != nil {
 		t.Fatal(err)
@@ -56,10 +44,17 @@ func TestQuickstart(t *testing.T) {
 	p := runExperiment(t, file)
 	out := filepath.Join(p.Exp.ResultsDir, "report")
 	for _, f := range []string{"fig_selected_unit.png", "fig_selected_kernel_mean.png", "fig_selected_kernel_l2.png",
-		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", IndexFile} {
+		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", FindingsFile, IndexFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	f := readRows(t, filepath.Join(out, FindingsFile))
+	if f.rows != 4 {
+		t.Errorf("%d findings", f.rows)
+	}
+	for i := range f.rows {
+		t.Logf("%s: holds %s: %s; %s", f.str["id"][i], f.str["holds"][i], f.str["measured"][i], f.str["why"][i])
 	}
 	t.Logf("report: %s", out)
 }

@@ -1,22 +1,60 @@
-// Package report is the `report` stage kind: the study's Figure 1 panels
-// drawn from the tables of upstream stages (PNG or SVG, with
-// gonum.org/v1/plot), and an index, report.md (and report.html), listing
-// each figure with a caption and a table of the numbers it plots.
+// Package report is the `report` stage kind: the study's four findings
+// checked on this run's numbers, the study's Figure 1 panels drawn from the
+// tables of upstream stages (PNG or SVG, with gonum.org/v1/plot) and the
+// training curve, and an index, report.md (and report.html), opening with
+// the findings and listing each figure with a caption and a table of the
+// numbers it plots.
+//
+// # Networks
+//
+// The findings compare the trained network with its untrained twin. An
+// input's network is told by the word "trained" or "untrained" (whole
+// words, any case) in, most specific first: a consistency row's matrix
+// values and metric stage, a lesion row's metric stage (x_stage), the
+// input's matrix values and stage name, a decode stage's metric stages
+// (metadata metric_stage_*). So units@trained,
+// kernel-metrics@untrained-l2, consistency@untrained and a decode stage
+// ranking kernel-metrics@trained-l2 all name theirs. When no input of a
+// finding names a network, the inputs are taken as the trained network's
+// if they are of one network, and the finding says so.
+//
+// # Findings (findings.go states each rule in full; report.md repeats them)
+//
+//   - F1: in the trained network FSI's % selected rises with depth at every
+//     level (Spearman ρ vs layer position ≥ 0.7 and last − first ≥ 5
+//     percentage points) while every other metric's stays flat (|last −
+//     first| < 5 pp).
+//   - F2: FSI has the largest Spearman ρ of metric value vs lesion loss
+//     increase at conv13 (p by scipy.stats.spearmanr's t approximation).
+//   - F3: the metrics' identity-decoding 95% CIs all overlap.
+//   - F4: unit-level consistency of the trained network exceeds the
+//     untrained one's at every layer from conv7 on, and rises with depth
+//     (ρ ≥ 0.7, last − first ≥ 0.05) only in the trained network.
+//
+// A finding whose inputs are missing is "not tested" and says what it
+// needs.
 //
 // # Inputs (all optional; each figure is drawn only when its inputs are given)
 //
+//   - training: a train stage (its curve.arrow; CurveFile and the Curve*
+//     column names). fig_training.<format>: loss and accuracy per epoch on
+//     the training images and the held-out faces and objects, with dashed
+//     chance lines from the schema metadata.
 //   - summary: metric stages (their summary.arrow). Fig. 1b/1c: the
 //     percentage of items each metric selects, per layer (layers in network
 //     order: conv2 < conv10, compared by number), one line per metric, y from
 //     0 to 100 %. One figure per level and aggregation,
 //     fig_selected_<level>[_<aggregation>].<format>, with one panel per input
-//     stage, titled by the stage's matrix values ("trained"; values equal to
-//     the aggregation are left out) or else its name.
+//     stage (the trained network first), titled by the stage's matrix values
+//     ("trained"; values equal to the aggregation are left out) or else its
+//     name.
 //   - consistency: correlate stages in mode metrics (their
 //     consistency.arrow). Fig. 1f, fig_consistency.<format>: mean
-//     inter-metric ρ per layer with SEM error bars, one line per metric stage
-//     the correlate stages compared (named by the matrix columns of the table,
-//     e.g. "trained" and "untrained", with the level when they differ).
+//     inter-metric ρ per layer with SEM error bars, one panel per level
+//     (units, kernels of each aggregation) on one y scale, and in each one
+//     line per network (named by the table's matrix columns, else the
+//     correlate stage's matrix values or name; trained vermillion,
+//     untrained blue, as the paper's red and blue).
 //   - lesion: correlate stages in mode values, a metric's value column
 //     against a lesion stage's measure (their spearman.arrow). Fig. 1d,
 //     fig_lesion.<format>: ρ per metric as bars; whatever else differs
@@ -31,7 +69,9 @@
 //
 // # Output
 //
-// The figures, report.md and report.html. Figures have fixed sizes in inches
+// The figures, findings.arrow (one row per finding: id, statement, rule,
+// measured, value_names, values, holds, why; see writeFindings),
+// report.md and report.html. Figures have fixed sizes in inches
 // (PNG pixels = inches × dpi); the output is deterministic: the same inputs
 // and parameters give byte-identical files.
 package report
@@ -61,14 +101,15 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "report" }
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
-	return "the study's Figure 1 panels (% selected, consistency, lesion agreement, decoding) as PNG/SVG with a Markdown/HTML index"
+	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
 }
 func (Kind) NewParams() any { return DefaultParams() }
 
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
+		{Name: slotTraining, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
 		{Name: slotSummary, Many: true, Doc: "metric stages: % selected per layer (Fig. 1b/1c)"},
 		{Name: slotConsistency, Many: true, Doc: "correlate stages, mode metrics: inter-metric consistency (Fig. 1f)"},
 		{Name: slotLesion, Many: true, Doc: "correlate stages, mode values, metric value vs lesion measure (Fig. 1d)"},
@@ -79,23 +120,28 @@ func (Kind) Inputs() []stages.Slot {
 // Run draws the figures; see the package doc.
 func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
-	secs, err := sections(job.Inputs, p.Format)
+	d, err := readInputs(job.Inputs)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if len(secs) == 0 {
-		return fmt.Errorf("report: no inputs: give stages in at least one of summary, consistency, lesion, decoding")
-	}
-	bar := job.Progress.Bar("figures", "figures", int64(len(secs)))
+	fs := findings(d)
+	secs := append([]section{findingsSection(fs)}, figureSections(d, p.Format)...)
+	bar := job.Progress.Bar("figures", "figures", int64(len(secs)-1))
 	defer bar.Done()
 	for _, s := range secs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.fig == nil {
+			continue
+		}
 		if err := s.fig.write(job.Output(s.file), p.Format, p.DPI); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		bar.Add(1)
+	}
+	if err := writeFindings(job.Output(FindingsFile), fs); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
 	intro := introText(job)
 	if err := os.WriteFile(job.Output(IndexFile), []byte(markdown(p.Title, intro, secs)), 0o644); err != nil {
@@ -107,53 +153,80 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	return nil
 }
 
-// sections reads every input and lays out the figures in the paper's order.
-func sections(inputs map[string][]stages.Input, ext string) ([]section, error) {
-	var secs []section
-	if ins := inputs[slotSummary]; len(ins) > 0 {
-		figs, err := readSummaries(ins)
-		if err != nil {
+// readInputs reads every input.
+func readInputs(inputs map[string][]stages.Input) (*reportData, error) {
+	d := &reportData{}
+	any := false
+	var err error
+	if ins := inputs[slotTraining]; len(ins) > 0 {
+		any = true
+		if d.training, err = readCurve(ins[0]); err != nil {
 			return nil, err
 		}
-		for _, f := range figs {
-			secs = append(secs, selectedSection(f, ext))
+	}
+	if ins := inputs[slotSummary]; len(ins) > 0 {
+		any = true
+		if d.summaries, err = readSummaries(ins); err != nil {
+			return nil, err
 		}
 	}
 	if ins := inputs[slotLesion]; len(ins) > 0 {
-		d, err := readLesion(ins)
-		if err != nil {
+		any = true
+		if d.lesion, err = readLesion(ins); err != nil {
 			return nil, err
 		}
-		secs = append(secs, lesionSection(d, ext))
 	}
 	if ins := inputs[slotDecoding]; len(ins) > 0 {
-		d, err := readDecoding(ins)
-		if err != nil {
+		any = true
+		if d.decoding, err = readDecoding(ins); err != nil {
 			return nil, err
 		}
-		secs = append(secs, decodingSection(d, ext))
 	}
 	if ins := inputs[slotConsistency]; len(ins) > 0 {
-		d, err := readConsistency(ins)
-		if err != nil {
+		any = true
+		if d.consistency, err = readConsistency(ins); err != nil {
 			return nil, err
 		}
-		if len(d) == 0 {
+		if len(d.consistency) == 0 {
 			return nil, fmt.Errorf("consistency inputs %s: no rows", stageNames(ins))
 		}
-		secs = append(secs, consistencySection(d, ext))
 	}
-	return secs, nil
+	if !any {
+		return nil, fmt.Errorf("no inputs: give stages in at least one of training, summary, consistency, lesion, decoding")
+	}
+	return d, nil
+}
+
+// figureSections lays out the figures: the training curve, then the
+// paper's order.
+func figureSections(d *reportData, ext string) []section {
+	var secs []section
+	if d.training != nil {
+		secs = append(secs, trainingSection(d.training, ext))
+	}
+	for _, f := range d.summaries {
+		secs = append(secs, selectedSection(f, ext))
+	}
+	if d.lesion != nil {
+		secs = append(secs, lesionSection(d.lesion, ext))
+	}
+	if len(d.decoding) > 0 {
+		secs = append(secs, decodingSection(d.decoding, ext))
+	}
+	if len(d.consistency) > 0 {
+		secs = append(secs, consistencySection(d.consistency, ext))
+	}
+	return secs
 }
 
 // introText names the stages the report was drawn from.
 func introText(job *stages.Job) string {
 	var parts []string
-	for _, slot := range []string{slotSummary, slotLesion, slotDecoding, slotConsistency} {
+	for _, slot := range []string{slotTraining, slotSummary, slotLesion, slotDecoding, slotConsistency} {
 		if ins := job.Inputs[slot]; len(ins) > 0 {
 			parts = append(parts, slot+": "+stageNames(ins))
 		}
 	}
-	return fmt.Sprintf("Figures of the study's Figure 1 drawn by stage %s from %s. Each figure is followed by the numbers it plots.",
+	return fmt.Sprintf("The study's findings checked on this run, and the figures of its Figure 1, drawn by stage %s from %s. Each figure is followed by the numbers it plots.",
 		job.Stage, strings.Join(parts, "; "))
 }

@@ -78,7 +78,7 @@ func TestExperiment(t *testing.T) {
 	}
 	keep(t, out, "experiment")
 	want := []string{"fig_consistency.png", "fig_decoding.png", "fig_lesion.png",
-		"fig_selected_kernel_l2.png", "fig_selected_unit.png", HTMLFile, IndexFile}
+		"fig_selected_kernel_l2.png", "fig_selected_unit.png", FindingsFile, HTMLFile, IndexFile}
 	ents, _ := os.ReadDir(out)
 	var got []string
 	for _, e := range ents {
@@ -202,7 +202,7 @@ func TestDeterministic(t *testing.T) {
 		}
 		keep(t, a, "default-"+format)
 		ents, _ := os.ReadDir(a)
-		if len(ents) != 7 {
+		if len(ents) != 8 {
 			t.Errorf("%s: %d files", format, len(ents))
 		}
 		for _, e := range ents {
@@ -260,7 +260,7 @@ func TestOnlySomeInputs(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	if !slices.Equal(got, []string{"fig_consistency.png", HTMLFile, IndexFile}) {
+	if !slices.Equal(got, []string{"fig_consistency.png", FindingsFile, HTMLFile, IndexFile}) {
 		t.Errorf("files %v", got)
 	}
 	if _, err := runReport(t, DefaultParams(), nil); err == nil || !strings.Contains(err.Error(), "no inputs") {
