@@ -36,7 +36,7 @@
 //
 // # Inputs (all optional; each figure is drawn only when its inputs are given)
 //
-//   - training: a train stage (its curve.arrow; CurveFile and the Curve*
+//   - training: a train stage (its curve.arrow; data.CurveFile and the Curve*
 //     column names). fig_training.<format>: loss and accuracy per epoch on
 //     the training images and the held-out faces and objects, with dashed
 //     chance lines from the schema metadata.

@@ -11,27 +11,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"selectivity/stages"
-)
-
-// The train kind's training curve, one row per epoch (epoch 0: before
-// training). The train stage writes these names; they are defined here
-// until a shared data-contract package holds them. Accuracies are
-// fractions in [0, 1]; train_loss is NaN at epoch 0.
-const (
-	CurveFile       = "curve.arrow"
-	CurveEpoch      = "epoch"       // int32
-	CurveLR         = "lr"          // float64, the learning rate of the epoch
-	CurveTrainLoss  = "train_loss"  // float64, mean over the epoch's batches
-	CurveTrainAcc   = "train_acc"   // float64
-	CurveFaceAcc    = "face_acc"    // float64, held-out images of trained identities
-	CurveObjectAcc  = "object_acc"  // float64, held-out object exemplars
-	CurveFaceLoss   = "face_loss"   // float64
-	CurveObjectLoss = "object_loss" // float64
-	// Schema metadata: chance accuracies (decimal strings) and class counts.
-	CurveFaceChance   = "face_chance"
-	CurveObjectChance = "object_chance"
-	CurveIdentities   = "identities"
-	CurveObjects      = "objects"
+	"selectivity/stages/data"
 )
 
 // curve is the training curve of one train stage.
@@ -48,30 +28,30 @@ type curve struct {
 
 // readCurve reads the training input's curve.arrow.
 func readCurve(in stages.Input) (*curve, error) {
-	t, err := readTable(slotTraining, in, CurveFile, "a train stage")
+	t, err := readTable(slotTraining, in, data.CurveFile, "a train stage")
 	if err != nil {
 		return nil, err
 	}
-	cols := []string{CurveEpoch, CurveLR, CurveTrainLoss, CurveTrainAcc, CurveFaceAcc, CurveObjectAcc, CurveFaceLoss, CurveObjectLoss}
+	cols := []string{data.CurveEpoch, data.CurveLR, data.CurveTrainLoss, data.CurveTrainAcc, data.CurveFaceAcc, data.CurveObjectAcc, data.CurveFaceLoss, data.CurveObjectLoss}
 	if err := t.need(nil, cols); err != nil {
 		return nil, err
 	}
 	if t.rows == 0 {
 		return nil, fmt.Errorf("%s: no rows", t.where)
 	}
-	c := &curve{stage: in.Stage, epoch: t.floats(CurveEpoch), lr: t.floats(CurveLR),
-		trainLoss: t.floats(CurveTrainLoss), faceLoss: t.floats(CurveFaceLoss), objectLoss: t.floats(CurveObjectLoss),
-		trainAcc: t.floats(CurveTrainAcc), faceAcc: t.floats(CurveFaceAcc), objectAcc: t.floats(CurveObjectAcc),
-		identities: t.meta[CurveIdentities], objects: t.meta[CurveObjects]}
+	c := &curve{stage: in.Stage, epoch: t.floats(data.CurveEpoch), lr: t.floats(data.CurveLR),
+		trainLoss: t.floats(data.CurveTrainLoss), faceLoss: t.floats(data.CurveFaceLoss), objectLoss: t.floats(data.CurveObjectLoss),
+		trainAcc: t.floats(data.CurveTrainAcc), faceAcc: t.floats(data.CurveFaceAcc), objectAcc: t.floats(data.CurveObjectAcc),
+		identities: t.meta[data.CurveIdentities], objects: t.meta[data.CurveObjects]}
 	for i := 1; i < t.rows; i++ {
 		if !(c.epoch[i] > c.epoch[i-1]) {
-			return nil, fmt.Errorf("%s: column %q: epochs must increase (row %d: %g after %g)", t.where, CurveEpoch, i, c.epoch[i], c.epoch[i-1])
+			return nil, fmt.Errorf("%s: column %q: epochs must increase (row %d: %g after %g)", t.where, data.CurveEpoch, i, c.epoch[i], c.epoch[i-1])
 		}
 	}
 	for _, acc := range []struct {
 		name string
 		v    []float64
-	}{{CurveTrainAcc, c.trainAcc}, {CurveFaceAcc, c.faceAcc}, {CurveObjectAcc, c.objectAcc}} {
+	}{{data.CurveTrainAcc, c.trainAcc}, {data.CurveFaceAcc, c.faceAcc}, {data.CurveObjectAcc, c.objectAcc}} {
 		for i, v := range acc.v {
 			if v < 0 || v > 1 {
 				return nil, fmt.Errorf("%s: column %q, epoch %g: accuracy %g is not a fraction in [0, 1]", t.where, acc.name, c.epoch[i], v)
@@ -81,7 +61,7 @@ func readCurve(in stages.Input) (*curve, error) {
 	for _, ch := range []struct {
 		key string
 		dst *float64
-	}{{CurveFaceChance, &c.faceChance}, {CurveObjectChance, &c.objectChance}} {
+	}{{data.CurveFaceChance, &c.faceChance}, {data.CurveObjectChance, &c.objectChance}} {
 		*ch.dst = math.NaN()
 		s, ok := t.meta[ch.key]
 		if !ok {

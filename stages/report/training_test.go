@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"selectivity/stages/data"
 	"slices"
 	"strings"
 	"testing"
@@ -19,42 +20,42 @@ import (
 func writeCurve(t *testing.T, n int, meta map[string]string, edit func(cols map[string][]float64)) stages.Input {
 	t.Helper()
 	cols := map[string][]float64{}
-	for _, c := range []string{CurveLR, CurveTrainLoss, CurveTrainAcc, CurveFaceAcc, CurveObjectAcc, CurveFaceLoss, CurveObjectLoss} {
+	for _, c := range []string{data.CurveLR, data.CurveTrainLoss, data.CurveTrainAcc, data.CurveFaceAcc, data.CurveObjectAcc, data.CurveFaceLoss, data.CurveObjectLoss} {
 		cols[c] = []float64{}
 	}
 	epoch := make([]int32, n)
 	for e := range n {
 		epoch[e] = int32(e)
 		x := float64(e) / float64(max(n-1, 1))
-		cols[CurveLR] = append(cols[CurveLR], 0.01*math.Pow(0.1, math.Floor(3*x)))
-		cols[CurveTrainLoss] = append(cols[CurveTrainLoss], 4.5-3.5*x)
-		cols[CurveTrainAcc] = append(cols[CurveTrainAcc], 0.01+0.9*x)
-		cols[CurveFaceAcc] = append(cols[CurveFaceAcc], 0.01+0.7*x)
-		cols[CurveObjectAcc] = append(cols[CurveObjectAcc], 0.125+0.75*x)
-		cols[CurveFaceLoss] = append(cols[CurveFaceLoss], 4.6-3*x)
-		cols[CurveObjectLoss] = append(cols[CurveObjectLoss], 2.1-1.6*x)
+		cols[data.CurveLR] = append(cols[data.CurveLR], 0.01*math.Pow(0.1, math.Floor(3*x)))
+		cols[data.CurveTrainLoss] = append(cols[data.CurveTrainLoss], 4.5-3.5*x)
+		cols[data.CurveTrainAcc] = append(cols[data.CurveTrainAcc], 0.01+0.9*x)
+		cols[data.CurveFaceAcc] = append(cols[data.CurveFaceAcc], 0.01+0.7*x)
+		cols[data.CurveObjectAcc] = append(cols[data.CurveObjectAcc], 0.125+0.75*x)
+		cols[data.CurveFaceLoss] = append(cols[data.CurveFaceLoss], 4.6-3*x)
+		cols[data.CurveObjectLoss] = append(cols[data.CurveObjectLoss], 2.1-1.6*x)
 	}
 	if n > 0 {
-		cols[CurveTrainLoss][0] = math.NaN()
+		cols[data.CurveTrainLoss][0] = math.NaN()
 	}
 	if edit != nil {
 		edit(cols)
 	}
 	var tab arrowfile.Table
-	tab.Int32s(CurveEpoch, epoch)
-	for _, c := range []string{CurveLR, CurveTrainLoss, CurveTrainAcc, CurveFaceAcc, CurveObjectAcc, CurveFaceLoss, CurveObjectLoss} {
+	tab.Int32s(data.CurveEpoch, epoch)
+	for _, c := range []string{data.CurveLR, data.CurveTrainLoss, data.CurveTrainAcc, data.CurveFaceAcc, data.CurveObjectAcc, data.CurveFaceLoss, data.CurveObjectLoss} {
 		if v, ok := cols[c]; ok {
 			tab.Float64s(c, v)
 		}
 	}
 	dir := t.TempDir()
-	if err := tab.Write(filepath.Join(dir, CurveFile), meta); err != nil {
+	if err := tab.Write(filepath.Join(dir, data.CurveFile), meta); err != nil {
 		t.Fatal(err)
 	}
-	return stages.Input{Stage: "train", Dir: dir, Files: []string{CurveFile}}
+	return stages.Input{Stage: "train", Dir: dir, Files: []string{data.CurveFile}}
 }
 
-var curveMeta = map[string]string{CurveFaceChance: "0.01", CurveObjectChance: "0.125", CurveIdentities: "100", CurveObjects: "8"}
+var curveMeta = map[string]string{data.CurveFaceChance: "0.01", data.CurveObjectChance: "0.125", data.CurveIdentities: "100", data.CurveObjects: "8"}
 
 // TestTraining: the training curve is drawn, with its numbers and chance
 // levels in report.md, before the Fig. 1 panels; without it there is no
@@ -121,11 +122,11 @@ func TestTrainingErrors(t *testing.T) {
 		in   stages.Input
 		want string
 	}{
-		{"no column", writeCurve(t, 3, curveMeta, func(c map[string][]float64) { delete(c, CurveFaceAcc) }),
+		{"no column", writeCurve(t, 3, curveMeta, func(c map[string][]float64) { delete(c, data.CurveFaceAcc) }),
 			`training input train: curve.arrow: no column "face_acc"`},
-		{"percent, not fraction", writeCurve(t, 3, curveMeta, func(c map[string][]float64) { c[CurveObjectAcc][2] = 87.5 }),
+		{"percent, not fraction", writeCurve(t, 3, curveMeta, func(c map[string][]float64) { c[data.CurveObjectAcc][2] = 87.5 }),
 			`column "object_acc", epoch 2: accuracy 87.5 is not a fraction in [0, 1]`},
-		{"bad chance", writeCurve(t, 3, map[string]string{CurveFaceChance: "1/100"}, nil),
+		{"bad chance", writeCurve(t, 3, map[string]string{data.CurveFaceChance: "1/100"}, nil),
 			`metadata face_chance = "1/100" is not a fraction`},
 		{"no rows", writeCurve(t, 0, curveMeta, nil), "curve.arrow: no rows"},
 		{"not a train stage", stages.Input{Stage: "units", Dir: t.TempDir(), Files: []string{"summary.arrow"}},
