@@ -173,6 +173,34 @@ func alexnetSpec() *Arch {
 	}
 }
 
+// Scaled returns arch with every convolution's channel count divided by
+// width (VGG-16 ÷ 8: 8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64),
+// fc6 and fc7 of hidden features and fc8 of classes outputs; fc6's input is
+// lastWidth·AvgPool², as torchvision's layout, and the state-dict names
+// are the standard ones. Every channel count must be a multiple of width.
+func Scaled(arch string, width, hidden, classes int) (*Arch, error) {
+	a, err := Spec(arch)
+	if err != nil {
+		return nil, err
+	}
+	if width < 1 || hidden < 1 || classes < 1 {
+		return nil, fmt.Errorf("net: Scaled(%s): width %d, hidden %d and classes %d must all be ≥ 1", arch, width, hidden, classes)
+	}
+	in := 3
+	for i := range a.Convs {
+		c := &a.Convs[i]
+		if c.Out%width != 0 {
+			return nil, fmt.Errorf("net: Scaled(%s): %s has %d channels, not a multiple of width %d", arch, c.Tap, c.Out, width)
+		}
+		c.In, c.Out = in, c.Out/width
+		in = c.Out
+	}
+	a.FC[0].In, a.FC[0].Out = in*a.AvgPool*a.AvgPool, hidden
+	a.FC[1].In, a.FC[1].Out = hidden, hidden
+	a.FC[2].In, a.FC[2].Out = hidden, classes
+	return a, nil
+}
+
 func (a *Arch) clone() *Arch {
 	b := *a
 	b.Convs = slices.Clone(a.Convs)
