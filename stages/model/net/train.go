@@ -68,6 +68,9 @@ func NewTrainer(arch string, params map[string]Tensor, batch, h, w int) (_ *Trai
 	}
 	t := &Trainer{arch: nt.arch, batch: batch, h: h, w: w, x: make([]float32, batch*3*h*w),
 		labels: make([]int, batch), grads: map[string][]float32{}}
+	// A training step holds a few scratch buffers at a time, of many sizes
+	// (per layer and per op): keep them all for the next Step.
+	t.mem.limit = 64
 	t.st = &trainState{runState: runState{ctx: context.Background(), mem: &t.mem}}
 	for _, p := range t.arch.Params(t.arch.FC[2].Out) {
 		t.names = append(t.names, p.Name)

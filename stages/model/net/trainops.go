@@ -264,24 +264,24 @@ func (b *graphBuilder) convWeightGrad(c Conv, x, dy *G.Node) (*G.Node, error) {
 			defer mem.put(part)
 			kc := kBlock(p)
 			npan := (k + nr - 1) / nr
-			bufs, cols := make([][]float32, workers()), make([][]float32, workers())
+			bufs, cols, packs := make([][]float32, workers()), make([][]float32, workers()), make([][]float32, workers())
 			defer func() {
 				for i := range bufs {
 					if bufs[i] != nil {
 						mem.put(bufs[i])
 						mem.put(cols[i])
+						mem.put(packs[i])
 					}
 				}
 			}()
 			err := parallelFor(n, func(wk, img int) {
 				if bufs[wk] == nil {
-					bufs[wk], cols[wk] = mem.get(kc*npan*nr), mem.get(k*p)
+					bufs[wk], cols[wk], packs[wk] = mem.get(kc*npan*nr), mem.get(k*p), mem.get(packedSize(c.Out, p))
 				}
 				col := cols[wk]
 				im2colRows(col, in[0][img*c.In*h*wd:(img+1)*c.In*h*wd], &c, h, wd, ow)
-				a := packA(mem, in[1][img*c.Out*p:(img+1)*c.Out*p], c.Out, p, nil)
+				a := packAInto(packs[wk], in[1][img*c.Out*p:(img+1)*c.Out*p], c.Out, p, nil)
 				a.gemmBlock(part[img*c.Out*k:], k, k, false, false, bufs[wk], packNK(col, p, k))
-				a.free(mem)
 			})
 			if err != nil {
 				return err
