@@ -1,4 +1,4 @@
-// Package net runs inference of torchvision-layout image classification
+// Package net runs inference and training of torchvision-layout image classification
 // networks (VGG-16, VGG-16-BN, AlexNet) in pure Go, with gorgonia as the
 // execution framework: each call builds a gorgonia expression graph of the
 // layers it needs and runs it on a tape machine, with gorgonia tensors as
@@ -29,6 +29,14 @@
 //
 // Results agree with PyTorch 1.13 to ~1e-6 relative at every tap
 // (testdata/net/gen.py makes the reference fixtures).
+//
+// Training (train.go, trainops.go): Scaled gives narrower variants of an
+// architecture, RandomInitArch initialises them, and a Trainer computes the
+// mean cross-entropy of a batch and its gradient with respect to every
+// parameter on a gorgonia graph whose ops (the same convolution, pooling
+// and linear kernels as inference) carry their own derivatives; SGD is
+// torch.optim.SGD's update. Gradients are bit-identical whatever
+// GOMAXPROCS and agree with PyTorch's autograd (testdata/train/gen.py).
 package net
 
 import (

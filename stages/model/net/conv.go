@@ -11,8 +11,12 @@ type convLayer struct {
 	a *packedA
 }
 
-// outSize is PyTorch's output size of a convolution or pooling window.
+// outSize is PyTorch's output size of a convolution or pooling window (0
+// when the window does not fit: Go's division truncates towards zero).
 func outSize(in, kernel, stride, pad int) int {
+	if in+2*pad < kernel {
+		return 0
+	}
 	return (in+2*pad-kernel)/stride + 1
 }
 

@@ -25,9 +25,12 @@ import (
 // mode).
 //
 // Gradients are bit-identical for the same inputs whatever GOMAXPROCS (see
-// trainops.go), and agree with PyTorch 1.13's autograd to ~1e-6 relative
+// trainops.go), and agree with PyTorch 1.13's autograd within 4e-6
+// relative per tensor, the weights after two SGD steps within 1e-7
 // (testdata/train/gen.py). Memory is bounded by the batch: every op's
-// output is allocated once, and scratch is recycled between Steps.
+// output (activations and gradients) is allocated once by NewTrainer,
+// about 120 MB for VGG-16 ÷ 8 at 64 px and batch 32, and scratch is
+// recycled between Steps.
 //
 // A Trainer is not safe for concurrent use.
 type Trainer struct {

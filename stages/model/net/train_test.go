@@ -225,3 +225,91 @@ func mean(v []float64) float64 {
 	}
 	return s / float64(len(v))
 }
+
+// TestTrainErrors checks that bad arguments give clear errors.
+func TestTrainErrors(t *testing.T) {
+	if _, err := Scaled("vgg16", 3, 32, 10); err == nil || !strings.Contains(err.Error(), "not a multiple of width 3") {
+		t.Errorf("Scaled with width 3: %v", err)
+	}
+	if _, err := Scaled("vgg16", 8, 0, 10); err == nil {
+		t.Error("Scaled with hidden 0: no error")
+	}
+	if _, err := Scaled("resnet", 8, 32, 10); err == nil {
+		t.Error("Scaled(resnet): no error")
+	}
+	bn, _ := Scaled("vgg16_bn", 16, 32, 10)
+	bnParams, err := RandomInitArch(bn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTrainer("vgg16_bn", bnParams, 2, 32, 32); err == nil || !strings.Contains(err.Error(), "BatchNorm") {
+		t.Errorf("NewTrainer(vgg16_bn): %v", err)
+	}
+	a, _ := Scaled("vgg16", 16, 32, 10)
+	params, _ := RandomInitArch(a, 1)
+	if _, err := NewTrainer("vgg16", params, 2, 16, 16); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("NewTrainer at 16 px: %v", err)
+	}
+	delete(params, "features.0.bias")
+	if _, err := NewTrainer("vgg16", params, 2, 32, 32); err == nil || !strings.Contains(err.Error(), `missing parameter "features.0.bias"`) {
+		t.Errorf("NewTrainer without features.0.bias: %v", err)
+	}
+
+	tr, params := tinyTrainer(t, 2, 10, 1)
+	x := make([]float32, 2*3*32*32)
+	ctx := context.Background()
+	for _, c := range []struct {
+		x      []float32
+		labels []int
+		want   string
+	}{
+		{x[:10], []int{0, 1}, "batch has 10 values"},
+		{x, []int{0}, "1 labels for a batch of 2"},
+		{x, []int{0, 10}, "label 10 of image 1 is outside [0, 10)"},
+	} {
+		if _, _, err := tr.Step(ctx, c.x, c.labels); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Step: got %v, want an error with %q", err, c.want)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := tr.Step(cctx, x, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("Step with a cancelled context: %v", err)
+	}
+	if _, _, err := tr.Step(ctx, x, []int{0, 1}); err != nil {
+		t.Errorf("Step after a cancelled one: %v", err)
+	}
+	opt := &SGD{Momentum: 0.9}
+	if err := opt.Update(0.1, params, map[string][]float32{"nope": {1}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("SGD with an unknown gradient: %v", err)
+	}
+	if err := opt.Update(0.1, params, map[string][]float32{"features.0.bias": {1}}); err == nil || !strings.Contains(err.Error(), "1 values") {
+		t.Errorf("SGD with a short gradient: %v", err)
+	}
+}
+
+// TestSGDMatchesTorch checks SGD's update rule on hand-computed values:
+// torch.optim.SGD(lr=0.1, momentum=0.5, weight_decay=0.1).
+func TestSGDMatchesTorch(t *testing.T) {
+	params := map[string]Tensor{"w": {Shape: []int{2}, Data: []float32{1, -2}}}
+	opt := &SGD{Momentum: 0.5, WeightDecay: 0.1}
+	grads := map[string][]float32{"w": {0.5, 0.25}}
+	// Step 1: g = grad + 0.1·w = (0.6, 0.05); buf = g; w = (0.94, −2.005).
+	// Step 2: g = (0.594, 0.0495); buf = 0.5·buf + g = (0.894, 0.0745);
+	// w = (0.8506, −2.01245).
+	for range 2 {
+		if err := opt.Update(0.1, params, grads); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []float64{0.8506, -2.01245} {
+		if got := float64(params["w"].Data[i]); math.Abs(got-want) > 1e-6 {
+			t.Errorf("w[%d] = %v, want %v", i, got, want)
+		}
+	}
+	plain := &SGD{}
+	p := map[string]Tensor{"w": {Shape: []int{1}, Data: []float32{1}}}
+	if err := plain.Update(0.5, p, map[string][]float32{"w": {2}}); err != nil || p["w"].Data[0] != 0 {
+		t.Errorf("plain SGD: w = %v (%v), want 0", p["w"].Data[0], err)
+	}
+}
