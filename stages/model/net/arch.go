@@ -1,5 +1,6 @@
-// Package net runs inference and training of torchvision-layout image classification
-// networks (VGG-16, VGG-16-BN, AlexNet) in pure Go, with gorgonia as the
+// Package net runs inference and training of torchvision-layout image
+// classification networks (VGG-16, VGG-16-BN, AlexNet; training: VGG-16 and
+// AlexNet) in pure Go, with gorgonia as the
 // execution framework: each call builds a gorgonia expression graph of the
 // layers it needs and runs it on a tape machine, with gorgonia tensors as
 // values. The classifier is gorgonia's own ops (reshape, matrix product
