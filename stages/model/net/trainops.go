@@ -186,12 +186,13 @@ func (b *graphBuilder) reluGrad(layer string, y, g *G.Node) (*G.Node, error) {
 		return parallelFor((size+chunk-1)/chunk, func(_, i int) {
 			lo, hi := i*chunk, min(size, (i+1)*chunk)
 			yv, gv, ov := in[0][lo:hi], in[1][lo:hi], out[lo:hi]
+			gv, ov = gv[:len(yv)], ov[:len(yv)]
 			for j, v := range yv {
+				m := uint32(0) // branch-free (a conditional move): y's sign is random
 				if v > 0 {
-					ov[j] = gv[j]
-				} else {
-					ov[j] = 0
+					m = ^m
 				}
+				ov[j] = math.Float32frombits(math.Float32bits(gv[j]) & m)
 			}
 		})
 	})
@@ -387,6 +388,13 @@ func col2im(dx, dcol []float32, c *Conv, h, w, ow, p0, cols int) {
 	colRuns(c, h, w, ow, p0, cols, func(k, ch, j, s0, n int) {
 		plane := dx[ch*h*w : (ch+1)*h*w]
 		d := dcol[k*cols+j : k*cols+j+n]
+		if c.Stride == 1 {
+			dst := plane[s0 : s0+n]
+			for t, v := range d {
+				dst[t] += v
+			}
+			return
+		}
 		for t, v := range d {
 			plane[s0+t*c.Stride] += v
 		}
