@@ -323,3 +323,35 @@ func TestSGDMatchesTorch(t *testing.T) {
 		t.Errorf("plain SGD: w = %v (%v), want 0", p["w"].Data[0], err)
 	}
 }
+
+// TestTrainMemoryBounded checks that Steps reuse the Trainer's buffers:
+// the live heap does not grow from step to step.
+func TestTrainMemoryBounded(t *testing.T) {
+	tr, params := tinyTrainer(t, 4, 4, 3)
+	x, labels := quadrantImages(4, 1)
+	opt := &SGD{Momentum: 0.9}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var after []uint64
+	for s := 0; s < 50; s++ {
+		if _, _, err := tr.Step(context.Background(), x, labels); err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.Update(0.01, params, tr.Grads()); err != nil {
+			t.Fatal(err)
+		}
+		after = append(after, heap())
+	}
+	t.Logf("live heap after the last steps: %v", after[len(after)-3:])
+	// After the first steps (scratch and momentum buffers) nothing more is
+	// kept: holding on to one conv1 activation (64 KiB) per step would add
+	// 3 MB. 256 KiB of slack for the runtime's bookkeeping, which settles
+	// within ~40 steps.
+	if grow := int64(after[len(after)-1]) - int64(after[2]); grow > 256<<10 {
+		t.Errorf("live heap grew by %d bytes from step 3 to step %d: %v", grow, len(after), after)
+	}
+}
