@@ -355,3 +355,49 @@ func TestTrainMemoryBounded(t *testing.T) {
 		t.Errorf("live heap grew by %d bytes from step 3 to step %d: %v", grow, len(after), after)
 	}
 }
+
+// TestScaled checks Scaled's widths and that New loads what
+// RandomInitArch draws for it, with the state-dict names of Spec.
+func TestScaled(t *testing.T) {
+	for _, c := range []struct {
+		arch  string
+		width int
+		want  []int
+	}{
+		{"vgg16", 8, []int{8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64}},
+		{"alexnet", 8, []int{8, 24, 48, 32, 32}},
+	} {
+		a, err := Scaled(c.arch, c.width, 256, 108)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, cv := range a.Convs {
+			got = append(got, cv.Out)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s ÷ %d: widths %v, want %v", c.arch, c.width, got, c.want)
+		}
+		last := c.want[len(c.want)-1]
+		if a.FC[0].In != last*a.AvgPool*a.AvgPool || a.FC[0].Out != 256 || a.FC[1].Out != 256 || a.FC[2].Out != 108 {
+			t.Errorf("%s ÷ %d: classifier %+v", c.arch, c.width, a.FC)
+		}
+		params, err := RandomInitArch(a, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := Spec(c.arch)
+		for _, p := range spec.Params(108) {
+			if _, ok := params[p.Name]; !ok {
+				t.Errorf("%s ÷ %d: no parameter %q", c.arch, c.width, p.Name)
+			}
+		}
+		nt, err := New(c.arch, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := nt.Arch(); !slices.Equal(got.Convs, a.Convs) || got.FC != a.FC {
+			t.Errorf("%s ÷ %d: New reads %+v, Scaled gave %+v", c.arch, c.width, got, a)
+		}
+	}
+}
