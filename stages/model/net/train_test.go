@@ -79,14 +79,23 @@ func TestTrainMatchesPyTorch(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var worstD float64
 			for name, p := range params {
-				e := relErr(p.Data, f.tensors["step2/"+name].Data)
+				want := f.tensors["step2/"+name].Data
+				e := relErr(p.Data, want)
 				worstW = max(worstW, e)
 				if e > 1e-5 {
 					t.Errorf("%s after two steps: rel. error %.2g", name, e)
 				}
+				// The change itself (w₂ − w₀), a stricter measure.
+				w0 := f.tensors["param/"+name].Data
+				got, ref := make([]float32, len(w0)), make([]float32, len(w0))
+				for i := range w0 {
+					got[i], ref[i] = p.Data[i]-w0[i], want[i]-w0[i]
+				}
+				worstD = max(worstD, relErr(got, ref))
 			}
-			t.Logf("max rel. error: gradients %.2g, weights after two SGD steps %.2g", worstGrad, worstW)
+			t.Logf("max rel. error: gradients %.2g, weights after two SGD steps %.2g (their change %.2g)", worstGrad, worstW, worstD)
 		})
 	}
 }
