@@ -3,7 +3,7 @@
 timings for bench/run.sh, on the same inputs as the Go benchmarks.
 
 Usage: /usr/bin/python3 bench/ref.py GROUP [GROUP ...]
-  GROUP: check | stats | imaging | metric | svm | lesion
+  GROUP: check | stats | imaging | metric | svm | lesion | train
 
 Each timed workload prints one JSON line:
   {"id": ..., "best_s": ..., "median_s": ..., "repeats": r, "number": k,
@@ -13,7 +13,7 @@ estimator run.sh applies to `go test -count r` (each count is ns/op, an
 average over b.N calls). One warm-up call precedes the repeats.
 
 Threads: run.sh sets OMP/MKL/OPENBLAS_NUM_THREADS=1; numpy/scipy work is
-single-threaded; torch is set to 1 thread (imaging) or 2 threads (lesion,
+single-threaded; torch is set to 1 thread (imaging) or 2 threads (lesion, train,
 against Go with GOMAXPROCS=2). `check` only imports everything and prints
 the versions (exit status 1 if something is missing).
 """
@@ -296,8 +296,43 @@ def group_lesion():
         emit("lesion200", times, 2, threads=torch.get_num_threads())
 
 
+def group_train():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torchvision.models.vgg import VGG, make_layers
+
+    # net BenchmarkTrainStep: torchvision's VGG-16 with every conv width ÷ 8,
+    # a 256-256 classifier in torchvision's Sequential layout (Dropout p = 0:
+    # the Go trainer has none), 108 classes, batch 32 at 64 px; one step =
+    # zero_grad, forward, cross-entropy, backward, SGD(0.01, momentum 0.9,
+    # weight decay 1e-4).
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    cfg = [v if v == "M" else v // 8 for v in cfg]
+    model = VGG(make_layers(cfg), num_classes=108, init_weights=True)
+    model.classifier = nn.Sequential(
+        nn.Linear(cfg[-2] * 7 * 7, 256), nn.ReLU(True), nn.Dropout(0.0),
+        nn.Linear(256, 256), nn.ReLU(True), nn.Dropout(0.0),
+        nn.Linear(256, 108))
+    model.train()
+    x = torch.rand(32, 3, 64, 64) * 2 - 1
+    y = torch.arange(32) * 37 % 108
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    times = timeit(step, 5, 1)
+    emit("train32", times, 1, threads=torch.get_num_threads(), images_per_s=32 / min(times))
+
+
 GROUPS = {"check": group_check, "stats": group_stats, "imaging": group_imaging,
-          "metric": group_metric, "svm": group_svm, "lesion": group_lesion}
+          "metric": group_metric, "svm": group_svm, "lesion": group_lesion,
+          "train": group_train}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or [g for g in GROUPS if g != "check"]

@@ -116,6 +116,8 @@ if [ -d stages/lesion ]; then
 	gobench lesion.txt 2 ./stages/lesion '^BenchmarkStudySize$' 1x 1
 fi
 pyref lesion
+gobench train.txt 2 ./stages/model/net '^BenchmarkTrainStep$' 5x 1
+pyref train
 
 LOAD1=$(load)
 T1=$(date +%s)
@@ -190,6 +192,12 @@ if [ -d stages/lesion ]; then
 		"$(gometric lesion.txt BenchmarkStudySize s/lesion@200img)" "$(pyval lesion200)"
 fi
 
+TRAIN_IPS=$(gometric train.txt BenchmarkTrainStep images/s max)
+row "Training step of VGG-16 ÷ 8 (256-256 classifier, 108 classes), batch 32, 64 px: forward, backward, SGD (momentum 0.9, weight decay 1e-4)" \
+	"\`Trainer.Step\` + \`SGD.Update\` (BenchmarkTrainStep, best step)" \
+	"torchvision VGG, train mode, Dropout p = 0: \`cross_entropy(...).backward()\` + \`optim.SGD.step\`" "2 / 2" \
+	"$([ -n "$TRAIN_IPS" ] && awk -v r="$TRAIN_IPS" 'BEGIN { printf "%.9g\n", 32 / r }')" "$(pyval train32)"
+
 GOV=$(go version | awk '{print $3, $4}')
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 GOCPU=$(grep -h -m1 '^cpu:' "$OUT"/*.txt 2>/dev/null | head -n1 | cut -d: -f2- | sed 's/^ *//;s/ *$//')
@@ -225,7 +233,7 @@ for f in stats.txt metric1.txt; do
 	grep -h 'result:' "$OUT/$f" 2>/dev/null | sed -E 's/^ *[a-z_]+\.go:[0-9]+: result: /- Go: /'
 done
 grep -h -m1 'max-iter' "$OUT"/svm96.txt "$OUT"/svm512.txt 2>/dev/null | awk '{ printf "- Go %s: accuracy %s, max-iter %s\n", $1, $5, $7 }'
-for id in mwu10k fdr1e6 spearman1e5 metric_unit svm_d96 svm_d512 lesion64; do
+for id in mwu10k fdr1e6 spearman1e5 metric_unit svm_d96 svm_d512 lesion64 train32; do
 	i=$(pyinfo $id)
 	[ -n "$i" ] && [ "$i" != "{}" ] && echo "- ref $id: $i"
 done

@@ -1,5 +1,6 @@
-// Package net runs inference of torchvision-layout image classification
-// networks (VGG-16, VGG-16-BN, AlexNet) in pure Go, with gorgonia as the
+// Package net runs inference and training of torchvision-layout image
+// classification networks (VGG-16, VGG-16-BN, AlexNet; training: VGG-16 and
+// AlexNet) in pure Go, with gorgonia as the
 // execution framework: each call builds a gorgonia expression graph of the
 // layers it needs and runs it on a tape machine, with gorgonia tensors as
 // values. The classifier is gorgonia's own ops (reshape, matrix product
@@ -29,6 +30,14 @@
 //
 // Results agree with PyTorch 1.13 to ~1e-6 relative at every tap
 // (testdata/net/gen.py makes the reference fixtures).
+//
+// Training (train.go, trainops.go): Scaled gives narrower variants of an
+// architecture, RandomInitArch initialises them, and a Trainer computes the
+// mean cross-entropy of a batch and its gradient with respect to every
+// parameter on a gorgonia graph whose ops (the same convolution, pooling
+// and linear kernels as inference) carry their own derivatives; SGD is
+// torch.optim.SGD's update. Gradients are bit-identical whatever
+// GOMAXPROCS and agree with PyTorch's autograd (testdata/train/gen.py).
 package net
 
 import (
@@ -171,6 +180,34 @@ func alexnetSpec() *Arch {
 			{Tap: "logits", Prefix: "classifier.6", In: 4096},
 		},
 	}
+}
+
+// Scaled returns arch with every convolution's channel count divided by
+// width (VGG-16 ÷ 8: 8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64),
+// fc6 and fc7 of hidden features and fc8 of classes outputs; fc6's input is
+// lastWidth·AvgPool², as torchvision's layout, and the state-dict names
+// are the standard ones. Every channel count must be a multiple of width.
+func Scaled(arch string, width, hidden, classes int) (*Arch, error) {
+	a, err := Spec(arch)
+	if err != nil {
+		return nil, err
+	}
+	if width < 1 || hidden < 1 || classes < 1 {
+		return nil, fmt.Errorf("net: Scaled(%s): width %d, hidden %d and classes %d must all be ≥ 1", arch, width, hidden, classes)
+	}
+	in := 3
+	for i := range a.Convs {
+		c := &a.Convs[i]
+		if c.Out%width != 0 {
+			return nil, fmt.Errorf("net: Scaled(%s): %s has %d channels, not a multiple of width %d", arch, c.Tap, c.Out, width)
+		}
+		c.In, c.Out = in, c.Out/width
+		in = c.Out
+	}
+	a.FC[0].In, a.FC[0].Out = in*a.AvgPool*a.AvgPool, hidden
+	a.FC[1].In, a.FC[1].Out = hidden, hidden
+	a.FC[2].In, a.FC[2].Out = hidden, classes
+	return a, nil
 }
 
 func (a *Arch) clone() *Arch {

@@ -12,8 +12,9 @@ import (
 // the convolution itself), and Go returns freed heap memory to the OS
 // between calls. Reusing buffers keeps the pages mapped.
 type arena struct {
-	mu   sync.Mutex
-	free [][]float32 // sorted by capacity, ascending
+	mu    sync.Mutex
+	free  [][]float32 // sorted by capacity, ascending
+	limit int         // the most idle buffers kept (0: maxFree)
 }
 
 // maxFree bounds the number of idle buffers kept. With best-fit reuse a
@@ -52,7 +53,7 @@ func (a *arena) put(b []float32) {
 	defer a.mu.Unlock()
 	i, _ := slices.BinarySearchFunc(a.free, cap(b), func(x []float32, c int) int { return cap(x) - c })
 	a.free = slices.Insert(a.free, i, b[:cap(b)])
-	if len(a.free) > maxFree {
+	if len(a.free) > max(a.limit, maxFree) {
 		a.free = slices.Delete(a.free, 0, 1)
 	}
 }

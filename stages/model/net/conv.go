@@ -11,8 +11,12 @@ type convLayer struct {
 	a *packedA
 }
 
-// outSize is PyTorch's output size of a convolution or pooling window.
+// outSize is PyTorch's output size of a convolution or pooling window (0
+// when the window does not fit: Go's division truncates towards zero).
 func outSize(in, kernel, stride, pad int) int {
+	if in+2*pad < kernel {
+		return 0
+	}
 	return (in+2*pad-kernel)/stride + 1
 }
 
@@ -28,11 +32,25 @@ func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float3
 	if oh < 1 || ow < 1 {
 		return nil, 0, 0, fmt.Errorf("%s: input %d×%d is smaller than its %d×%d kernel", l.Tap, h, w, l.Kernel, l.Kernel)
 	}
+	out = mem.get(n * l.Out * oh * ow)
+	if err := l.forwardInto(mem, out, in, n, h, w); err != nil {
+		mem.put(out)
+		return nil, 0, 0, err
+	}
+	return out, oh, ow, nil
+}
+
+// forwardInto is forward writing into out (n×Out×oh×ow values), with the
+// packing scratch from mem.
+func (l *convLayer) forwardInto(mem *arena, out, in []float32, n, h, w int) error {
+	oh, ow := outSize(h, l.Kernel, l.Stride, l.Pad), outSize(w, l.Kernel, l.Stride, l.Pad)
+	if oh < 1 || ow < 1 {
+		return fmt.Errorf("%s: input %d×%d is smaller than its %d×%d kernel", l.Tap, h, w, l.Kernel, l.Kernel)
+	}
 	if len(in) != n*l.In*h*w {
-		return nil, 0, 0, fmt.Errorf("%s: input has %d values, want %d×%d×%d×%d", l.Tap, len(in), n, l.In, h, w)
+		return fmt.Errorf("%s: input has %d values, want %d×%d×%d×%d", l.Tap, len(in), n, l.In, h, w)
 	}
 	p := oh * ow
-	out = mem.get(n * l.Out * p)
 	// Split each image's pixels into blocks; enough blocks in all to keep
 	// every worker busy even for a single small image.
 	ncMax := ncPanels * nr
@@ -44,7 +62,7 @@ func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float3
 	blocks = (p + per - 1) / per
 	kc := kBlock(l.a.k)
 	bufs := make([][]float32, workers())
-	err = parallelFor(n*blocks, func(wk, item int) {
+	err := parallelFor(n*blocks, func(wk, item int) {
 		img, b := item/blocks, item%blocks
 		p0 := b * per
 		cols := min(per, p-p0)
@@ -61,10 +79,9 @@ func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float3
 		}
 	}
 	if err != nil {
-		mem.put(out)
-		return nil, 0, 0, fmt.Errorf("%s: %w", l.Tap, err)
+		return fmt.Errorf("%s: %w", l.Tap, err)
 	}
-	return out, oh, ow, nil
+	return nil
 }
 
 // im2col returns the packer of the im2col matrix of one image (C×h×w) for

@@ -27,13 +27,20 @@ func newPackedA(w []float32, m, k int, bias []float32) *packedA {
 // packA is newPackedA with the panel storage taken from mem (nil: a new
 // slice); give it back with p.free(mem).
 func packA(mem *arena, w []float32, m, k int, bias []float32) *packedA {
-	np := (m + mr - 1) / mr
-	p := &packedA{m: m, k: k, bias: make([]float32, np*mr)}
+	n := packedSize(m, k)
 	if mem != nil {
-		p.data = mem.get(np * k * mr)
-	} else {
-		p.data = make([]float32, np*k*mr)
+		return packAInto(mem.get(n), w, m, k, bias)
 	}
+	return packAInto(make([]float32, n), w, m, k, bias)
+}
+
+// packedSize is the length of the panel storage of an m×k matrix.
+func packedSize(m, k int) int { return (m + mr - 1) / mr * k * mr }
+
+// packAInto is packA with the panel storage data (packedSize(m, k) values).
+func packAInto(data, w []float32, m, k int, bias []float32) *packedA {
+	np := (m + mr - 1) / mr
+	p := &packedA{m: m, k: k, bias: make([]float32, np*mr), data: data}
 	for ip := 0; ip < np; ip++ {
 		panel := p.data[ip*k*mr : (ip+1)*k*mr]
 		for r := 0; r < mr; r++ {
@@ -88,6 +95,7 @@ func (p *packedA) gemmBlock(c []float32, ldc, cols int, relu, accumulate bool, b
 	kc := kBlock(p.k)
 	npan := (cols + nr - 1) / nr
 	mpan := p.panels()
+	var t [mr * nrMax]float32 // edge tiles (one per call: it escapes to the heap)
 	for k0 := 0; k0 < p.k; k0 += kc {
 		kb := min(kc, p.k-k0)
 		pack(k0, kb, buf[:npan*kb*nr])
@@ -112,7 +120,6 @@ func (p *packedA) gemmBlock(c []float32, ldc, cols int, relu, accumulate bool, b
 					continue
 				}
 				// Edge tile: compute into a scratch tile and copy the valid part.
-				var t [mr * nrMax]float32
 				if flags&kAccumulate != 0 {
 					for r := 0; r < h; r++ {
 						copy(t[r*nr:r*nr+w], c[(i0+r)*ldc+j0:])

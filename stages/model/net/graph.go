@@ -522,6 +522,12 @@ func (op *maxPoolOp) Do(in ...G.Value) (v G.Value, err error) {
 // adaptiveAvgPool pools planes of h×w values to p×p (PyTorch's bins).
 func adaptiveAvgPool(data []float32, planes, h, w, p int) []float32 {
 	out := make([]float32, planes*p*p)
+	adaptiveAvgPoolInto(out, data, planes, h, w, p)
+	return out
+}
+
+// adaptiveAvgPoolInto is adaptiveAvgPool writing into out.
+func adaptiveAvgPoolInto(out, data []float32, planes, h, w, p int) {
 	for c := 0; c < planes; c++ {
 		src := data[c*h*w : (c+1)*h*w]
 		dst := out[c*p*p : (c+1)*p*p]
@@ -539,7 +545,6 @@ func adaptiveAvgPool(data []float32, planes, h, w, p int) []float32 {
 			}
 		}
 	}
-	return out
 }
 
 // tapOp passes its input through. It checks the context (so every layer

@@ -32,9 +32,26 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 	if classes < 1 {
 		return nil, fmt.Errorf("net: RandomInit(%s): %d classes", arch, classes)
 	}
+	spec.FC[2].Out = classes
+	return RandomInitArch(spec, seed)
+}
+
+// RandomInitArch is RandomInit for any architecture a (a Spec, Scaled or
+// modified one; fc8's Out is the number of classes), with the same scheme,
+// chosen by a.Name, and the same PCG stream: for a Spec with classes set,
+// the values are RandomInit's.
+func RandomInitArch(a *Arch, seed uint64) (map[string]Tensor, error) {
+	if a == nil {
+		return nil, fmt.Errorf("net: RandomInitArch: nil architecture")
+	}
+	for _, p := range a.Params(a.FC[2].Out) {
+		if n, ok := Numel(p.Shape); !ok || n < 1 {
+			return nil, fmt.Errorf("net: RandomInitArch(%s): parameter %q has shape %v", a.Name, p.Name, p.Shape)
+		}
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed5e1ec7))
 	params := make(map[string]Tensor)
-	for _, p := range spec.Params(classes) {
+	for _, p := range a.Params(a.FC[2].Out) {
 		n, _ := Numel(p.Shape)
 		params[p.Name] = Tensor{Shape: p.Shape, Data: make([]float32, n)}
 	}
@@ -53,8 +70,8 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 			d[i] = v
 		}
 	}
-	alex := arch == "alexnet"
-	for _, c := range spec.Convs {
+	alex := a.Name == "alexnet"
+	for _, c := range a.Convs {
 		w, b := params[c.Prefix+".weight"].Data, params[c.Prefix+".bias"].Data
 		if alex {
 			bound := 1 / math.Sqrt(float64(c.In*c.Kernel*c.Kernel))
@@ -68,7 +85,7 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 			fill(params[c.BN+".running_var"].Data, 1)
 		}
 	}
-	for _, l := range spec.FC {
+	for _, l := range a.FC {
 		w, b := params[l.Prefix+".weight"].Data, params[l.Prefix+".bias"].Data
 		if alex {
 			bound := 1 / math.Sqrt(float64(l.In))

@@ -171,6 +171,17 @@ func linearRows(mem *arena, x []float32, n int, l *fcLayer, reluOut bool) ([]flo
 	} else {
 		y = make([]float32, n*l.Out)
 	}
+	if err := linearRowsInto(mem, y, x, n, l, reluOut); err != nil {
+		if mem != nil {
+			mem.put(y)
+		}
+		return nil, err
+	}
+	return y, nil
+}
+
+// linearRowsInto is linearRows writing into y (n × l.Out values).
+func linearRowsInto(mem *arena, y, x []float32, n int, l *fcLayer, reluOut bool) error {
 	for i := 0; i < n; i++ {
 		copy(y[i*l.Out:(i+1)*l.Out], l.b)
 	}
@@ -179,13 +190,7 @@ func linearRows(mem *arena, x []float32, n int, l *fcLayer, reluOut bool) ([]flo
 	if mem != nil {
 		pa.free(mem)
 	}
-	if err != nil {
-		if mem != nil {
-			mem.put(y)
-		}
-		return nil, err
-	}
-	return y, nil
+	return err
 }
 
 func relu(x []float32) {

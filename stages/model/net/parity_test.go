@@ -41,7 +41,13 @@ func (f *fixture) params() map[string]Tensor {
 // readFixture parses a float32-only safetensors file.
 func readFixture(t testing.TB, arch string) *fixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "net", arch+".safetensors"))
+	return readFixtureFile(t, filepath.Join("..", "..", "..", "testdata", "net", arch+".safetensors"))
+}
+
+// readFixtureFile parses the float32-only safetensors file at path.
+func readFixtureFile(t testing.TB, path string) *fixture {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
