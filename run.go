@@ -368,13 +368,14 @@ run while a run uses the cache.
 		return exitBadFile
 	}
 	keep := map[string]map[string]bool{} // cache root → keys in use
-	var roots []string
+	var roots, written []string           // written: files that run replaces atomically
 	for _, file := range pos {
 		l, err := load(file, nil, *cacheDir)
 		if err != nil {
 			report(stderr, err)
 			return exitBadFile
 		}
+		written = append(written, l.exp.LockFile, pipeline.RecordPath(l.exp))
 		root := l.store.Root()
 		if keep[root] == nil {
 			keep[root] = map[string]bool{}
@@ -443,6 +444,14 @@ run while a run uses the cache.
 			clean = store.TempDebris
 		}
 		n, err := clean()
+		if err != nil {
+			report(stderr, err)
+			return exitFailed
+		}
+		total += n
+	}
+	for _, f := range written { // what a killed lock-file write left
+		n, err := pipeline.CleanStaleTemps(f, *dry)
 		if err != nil {
 			report(stderr, err)
 			return exitFailed
