@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -442,5 +443,49 @@ func TestRunIntoAnotherCacheRelinksResults(t *testing.T) {
 	target, err := filepath.EvalSymlinks(filepath.Join(dir, "results", "demo", "total", "values.txt"))
 	if err != nil || !strings.HasPrefix(target, other) {
 		t.Errorf("results link points to %s (%v), want into %s", target, err, other)
+	}
+}
+
+// Concurrent runs of one experiment on a warm cache all succeed: each
+// process links through temporary names of its own.
+func TestConcurrentRunsOfOneExperimentSucceed(t *testing.T) {
+	dir := t.TempDir()
+	vals := make([]string, 300) // many links (of one entry), so that the processes' publishing overlaps
+	for i := range vals {
+		vals[i] = strconv.Itoa(i)
+	}
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp+`  many:
+    kind: test-source
+    matrix: {i: [`+strings.Join(vals, ", ")+`]}
+`)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	for round := range 5 {
+		if round%2 == 0 { // relink everything: the links point elsewhere
+			os.RemoveAll(filepath.Join(dir, "results"))
+		}
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for range 3 {
+			cmd := child(t, "run", f, "-j", "2")
+			var b bytes.Buffer
+			cmd.Stderr = &b
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, outs = append(cmds, cmd), append(outs, &b)
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("round %d, process %d: %v\n%s", round, i, err, outs[i])
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "results", "demo", "total", "values.txt")); err != nil || !strings.HasPrefix(string(b), "15\n") {
+		t.Errorf("total = %q, %v", b, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "results", "demo", "*", ".*tmp-link*")); len(m) > 0 {
+		t.Errorf("temporary links left: %v", m)
 	}
 }
