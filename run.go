@@ -368,7 +368,7 @@ run while a run uses the cache.
 		return exitBadFile
 	}
 	keep := map[string]map[string]bool{} // cache root → keys in use
-	var roots, written []string           // written: files that run replaces atomically
+	var roots, written []string          // written: files that run replaces atomically
 	for _, file := range pos {
 		l, err := load(file, nil, *cacheDir)
 		if err != nil {
