@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-multierror"
 	"gopkg.in/yaml.v3"
@@ -224,12 +226,8 @@ func (l *loader) fields(n *yaml.Node, what string, valid []string) map[string]ke
 
 func (l *loader) load() *Experiment {
 	e := &Experiment{File: l.file}
-	data, err := os.ReadFile(l.file)
+	data, err := readExperimentFile(l.file)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		l.report(&Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "cannot read experiment file: " + err.Error()})
 		return nil
 	}
@@ -240,6 +238,10 @@ func (l *loader) load() *Experiment {
 	e.Dir = l.dir
 	stem := strings.TrimSuffix(filepath.Base(l.file), filepath.Ext(l.file))
 	e.LockFile = filepath.Join(l.dir, stem+".lock")
+	if filepath.Base(l.file) == filepath.Base(e.LockFile) {
+		l.errorf(nil, "the lock file of %s would be the experiment file itself, which run would overwrite; give the file another extension (.yaml)", filepath.Base(l.file))
+		return nil
+	}
 
 	root := l.parse(data)
 	if root == nil || isBad(root) {
@@ -292,6 +294,23 @@ func (l *loader) load() *Experiment {
 
 	e.CacheDir = l.folder(top["cache"], ".cache", l.opt.CacheDir)
 	e.ResultsDir = l.folder(top["results"], filepath.Join("results", e.Name), "")
+	for _, f := range []struct {
+		field keyField
+		name  string
+		dir   string
+		flag  bool
+	}{{top["cache"], "cache", e.CacheDir, l.opt.CacheDir != ""}, {top["results"], "results", e.ResultsDir, false}} {
+		if fi, err := os.Stat(f.dir); err == nil && !fi.IsDir() {
+			switch {
+			case f.flag:
+				l.report(&Error{Msg: fmt.Sprintf("--cache %s: is a file, not a folder", f.dir)})
+			case f.field.val != nil:
+				l.errorf(f.field.val, "%s: %s is a file, not a folder", f.name, f.dir)
+			default:
+				l.errorf(nil, "the default %s folder %s is a file; set %s: to a folder", f.name, f.dir, f.name)
+			}
+		}
+	}
 	if foldersOverlap(e.CacheDir, e.ResultsDir) {
 		at := top["results"].key
 		if at == nil {
@@ -324,6 +343,64 @@ func (l *loader) load() *Experiment {
 		l.errorf(l.full[c[0]].def.key, "cycle: %s", strings.Join(c, " → "))
 	}
 	return e
+}
+
+// maxFileSize bounds an experiment file: hand-written ones are a few KB.
+const maxFileSize = 16 << 20
+
+// readExperimentFile reads a regular file of at most maxFileSize bytes,
+// checking both before reading (a FIFO would block, a huge file would fill
+// memory).
+func readExperimentFile(p string) ([]byte, error) {
+	unwrap := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return nil, unwrap(err)
+	case fi.IsDir():
+		return nil, errors.New("is a folder")
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("not a regular file (%s)", fileType(fi.Mode()))
+	case fi.Size() > maxFileSize:
+		return nil, fmt.Errorf("%d bytes; experiment files may hold at most %d MiB", fi.Size(), maxFileSize>>20)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0) // never blocks, even if swapped for a FIFO
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("more than %d MiB; experiment files may hold at most %d MiB", maxFileSize>>20, maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// fileType names a file mode's type for messages.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a folder"
+	}
+	return m.Type().String()
 }
 
 func safeName(s string) bool { return len(s) <= maxNameLen && valueRE.MatchString(s) }

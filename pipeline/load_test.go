@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
 
 	"selectivity/stages"
 )
@@ -409,4 +410,50 @@ stages:
 
 	_, err = Load("sub/nope.yaml", LoadOptions{})
 	checkProblems(t, err, "sub/nope.yaml", []string{`1:1: cannot read experiment file: no such file or directory`})
+}
+
+// An experiment file that would be its own lock file is refused: run
+// would overwrite it.
+func TestExperimentFileThatIsItsOwnLockFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "exp.lock")
+	if err := os.WriteFile(f, []byte("stages:\n  s: {kind: load-source}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(f, LoadOptions{})
+	checkProblems(t, err, f, []string{`1:1: the lock file of exp.lock would be the experiment file itself`})
+}
+
+// Experiment files that are not regular files, or are huge, are refused
+// before they are read.
+func TestExperimentFileTypeAndSize(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(fifo, LoadOptions{})
+	checkProblems(t, err, fifo, []string{`1:1: cannot read experiment file: not a regular file (a named pipe)`})
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("stages:\n  s: {kind: load-source}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, maxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(big, LoadOptions{})
+	checkProblems(t, err, big, []string{`1:1: cannot read experiment file: 16777217 bytes; experiment files may hold at most 16 MiB`})
+}
+
+// --cache naming a file is reported against the flag, not as a state file
+// that cannot be read.
+func TestCacheFlagNamingAFile(t *testing.T) {
+	_, err, dir := loadString(t, "stages:\n  s: {kind: load-source}\n", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(filepath.Join(dir, "exp.yaml"), LoadOptions{CacheDir: filepath.Join(dir, "exp.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "--cache "+filepath.Join(dir, "exp.yaml")+": is a file, not a folder") {
+		t.Errorf("got %v", err)
+	}
 }
