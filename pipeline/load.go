@@ -735,7 +735,7 @@ func (l *loader) prepare(x *expansion) {
 		if at == nil {
 			at = d.key
 		}
-		x.stage.Params = l.decodeParams(d.kind, params, at)
+		x.stage.Params, x.stage.PathPos = l.decodeParams(d.kind, params, at)
 	}
 
 	if d.inputs == nil || isNull(d.inputs) {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
+	"selectivity/pipeline/digest"
 	"selectivity/stages"
 )
 
@@ -168,8 +169,11 @@ func TestLoadValid(t *testing.T) {
 			}
 			s.Inputs[j].Pos = Pos{}
 		}
+		if s.Name == "metric@trained-mean" && (s.PathPos["files.w"].Line != 42 || s.PathPos["extra[1]"].Col != 28) {
+			t.Errorf("%s: path parameter positions %v", s.Name, s.PathPos)
+		}
 		got := *s
-		got.Kind, got.Pos = nil, Pos{}
+		got.Kind, got.Pos, got.PathPos = nil, Pos{}, nil
 		if !reflect.DeepEqual(&got, w) {
 			t.Errorf("stage %d:\n got %+v\n     %+v\nwant %+v\n     %+v", i, got, got.Params, *w, w.Params)
 		}
@@ -454,6 +458,46 @@ func TestCacheFlagNamingAFile(t *testing.T) {
 	}
 	_, err = Load(filepath.Join(dir, "exp.yaml"), LoadOptions{CacheDir: filepath.Join(dir, "exp.yaml")})
 	if err == nil || !strings.Contains(err.Error(), "--cache "+filepath.Join(dir, "exp.yaml")+": is a file, not a folder") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// A named pipe as a file parameter is a validation error at its line:
+// opening it to hash it would wait forever.
+func TestPathParamThatIsANamedPipe(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, "w.bin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(f, []byte("stages:\n  s:\n    kind: load-source\n    params:\n      weights: w.bin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(f, LoadOptions{})
+	checkProblems(t, err, f, []string{`5:16: params.weights: w.bin (resolved to ` + filepath.Join(dir, "w.bin") + `) is a named pipe, not a regular file or folder`})
+}
+
+// A problem found while hashing the folder a parameter names is reported
+// at the parameter's line, not the stage's.
+func TestPlanProblemAtTheParameter(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "set"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("nowhere", filepath.Join(dir, "set", "a.png")); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(f, []byte("stages:\n  s:\n    kind: load-source\n    params:\n      weights: set\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(f, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := digest.New("")
+	_, err = NewPlan(e, h)
+	if err == nil || !strings.HasPrefix(err.Error(), f+":5:16: stage \"s\": params.weights: ") || !strings.Contains(err.Error(), "broken symlink") {
 		t.Errorf("got %v", err)
 	}
 }
