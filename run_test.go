@@ -324,13 +324,13 @@ func TestGCKeepsWhatNamedExperimentsUse(t *testing.T) {
 	cliRun("run", one)
 	cliRun("run", two)
 	code, stdout, _ := cliRun("gc", one, "--dry-run")
-	if code != 0 || !strings.Contains(stdout, "would remove 1 entries, 2.9 MiB") {
+	if code != 0 || !strings.Contains(stdout, "would remove 1 entry, 2.9 MiB") {
 		t.Errorf("gc --dry-run: %s", stdout)
 	}
 	if code, _, _ := cliRun("status", two); code != 0 {
 		t.Error("gc --dry-run removed something")
 	}
-	if code, stdout, _ := cliRun("gc", one); code != 0 || !strings.Contains(stdout, "removed 1 entries, 2.9 MiB") {
+	if code, stdout, _ := cliRun("gc", one); code != 0 || !strings.Contains(stdout, "removed 1 entry, 2.9 MiB") {
 		t.Errorf("gc: %s", stdout)
 	}
 	if code, _, _ := cliRun("status", one); code != 0 {
@@ -487,5 +487,18 @@ func TestConcurrentRunsOfOneExperimentSucceed(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "results", "demo", "*", ".*tmp-link*")); len(m) > 0 {
 		t.Errorf("temporary links left: %v", m)
+	}
+}
+
+// Counts read as English: "1 problem:", "1 stage:".
+func TestMessagesCountInEnglish(t *testing.T) {
+	dir := t.TempDir()
+	bad := pipelinetest.Write(t, dir, "bad.yaml", "stages: {x: {kind: nope}}\n")
+	if _, _, stderr := cliRun("status", bad); !strings.HasPrefix(stderr, "1 problem:\n") {
+		t.Errorf("status of a file with one problem:\n%s", stderr)
+	}
+	one := pipelinetest.Write(t, dir, "one.yaml", "stages: {a: {kind: test-source}}\n")
+	if _, _, stderr := cliRun("run", one); !strings.Contains(stderr, "\n1 stage: 1 ran in ") {
+		t.Errorf("run of one stage:\n%s", stderr)
 	}
 }

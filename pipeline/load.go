@@ -77,7 +77,7 @@ type LoadOptions struct {
 //   - Problems that show only in some expansions of a matrix stage name
 //     those expansions: "... (in metric@a-x, metric@b-x)".
 func Load(file string, opt LoadOptions) (*Experiment, error) {
-	l := &loader{file: file, opt: opt, env: opt.Env, orig: map[*yaml.Node]string{}}
+	l := &loader{file: file, opt: opt, env: opt.Env, orig: map[*yaml.Node]string{}, fromSet: map[*yaml.Node]int{}}
 	if l.env == nil {
 		l.env = os.LookupEnv
 	}
@@ -116,7 +116,8 @@ type loader struct {
 	errs []*Error
 	sink *[]*Error // where errorf reports: errs, or one expansion's list
 
-	orig map[*yaml.Node]string // interpolated scalar → its text as written
+	orig    map[*yaml.Node]string // interpolated scalar → its text as written
+	fromSet map[*yaml.Node]int    // interpolated value → 1 + the index of the --set it came from
 
 	params *yaml.Node            // the experiment's params mapping, after --set
 	pnodes map[*yaml.Node]string // nodes of params → their path ("params.a.b")
@@ -167,6 +168,9 @@ func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
 	switch {
 	case n != nil && n.Line < 0:
 		e.Msg = "--set " + l.opt.Set[-n.Line-1] + ": " + e.Msg
+	case n != nil && n.Line > 0 && l.fromSet[n] > 0:
+		i := l.fromSet[n] - 1 // a --set value the file refers to
+		e.Msg = "--set " + l.opt.Set[i] + ": " + e.Msg + " (used at " + Pos{File: l.file, Line: n.Line, Col: n.Column}.String() + ")"
 	case n != nil && n.Line > 0:
 		e.Pos = Pos{File: l.file, Line: n.Line, Col: n.Column}
 	default:

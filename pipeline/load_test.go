@@ -501,3 +501,12 @@ func TestPlanProblemAtTheParameter(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A --set value of the wrong type, used through ${params...}, is reported
+// against the flag, with the place that uses it.
+func TestSetValueOfTheWrongTypeNamesTheFlag(t *testing.T) {
+	_, err, dir := loadString(t, setBase, LoadOptions{Set: []string{"params.seed=abc"}})
+	checkProblems(t, err, filepath.Join(dir, "exp.yaml"), []string{
+		`--set params.seed=abc: params.seed: want an integer, got string "abc" (used at ` + filepath.Join(dir, "exp.yaml") + `:8:20)`,
+	})
+}

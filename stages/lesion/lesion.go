@@ -369,7 +369,11 @@ func classIndices(names []string, from, mapPath string) ([]int, error) {
 			out[i] = c
 		}
 		if len(bad) > 0 {
-			return nil, fmt.Errorf("%d names are not in the class map %s: %s", len(bad), mapPath, list(bad))
+			verb := "names are"
+			if len(bad) == 1 {
+				verb = "name is"
+			}
+			return nil, fmt.Errorf("%d %s not in the class map %s: %s", len(bad), verb, mapPath, list(bad))
 		}
 	case "order":
 		pos := map[string]int{}
