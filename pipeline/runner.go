@@ -214,7 +214,7 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced,
 	start := time.Now()
 	if err := runKind(ctx, st.Kind, job); err != nil {
 		_ = txn.Abort()
-		return nil, false, err
+		return nil, false, txn.Relative(err)
 	}
 	if err := ctx.Err(); err != nil {
 		_ = txn.Abort()
