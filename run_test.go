@@ -502,3 +502,52 @@ func TestMessagesCountInEnglish(t *testing.T) {
 		t.Errorf("run of one stage:\n%s", stderr)
 	}
 }
+
+// A cache the user may not write to still serves a run whose stages are all
+// cached: it only reads. (As root, the run is a child process as nobody.)
+func TestReadOnlyCacheServesACachedRun(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	cacheDir := filepath.Join(dir, ".cache")
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.Type()&os.ModeSymlink != 0:
+			return nil
+		case strings.HasPrefix(p, cacheDir) && d.IsDir():
+			return os.Chmod(p, 0o555)
+		case strings.HasPrefix(p, cacheDir):
+			return os.Chmod(p, 0o444)
+		case d.IsDir():
+			return os.Chmod(p, 0o777) // the results folder and the lock file are written
+		}
+		return os.Chmod(p, 0o666)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error { os.Chmod(p, 0o755); return nil }) })
+	cmd := child(t, "run", f)
+	if os.Geteuid() == 0 { // root writes anywhere: run as nobody a copy of the program it can reach
+		if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Path = filepath.Join(dir, "program")
+		if err := os.WriteFile(cmd.Path, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "6 stages: 6 cached") {
+		t.Fatalf("run on a read-only cache: %v\n%s", err, out)
+	}
+}
