@@ -525,6 +525,9 @@ func cmdKinds(args []string, stdout, stderr io.Writer) int {
 				if s.Many {
 					req += ", any number"
 				}
+				if len(s.Accepts) > 0 {
+					req += "; reads " + strings.Join(s.Accepts, " or ")
+				}
 				fmt.Fprintf(stdout, "  %s (%s): %s\n", s.Name, req, s.Doc)
 			}
 		}

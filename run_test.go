@@ -551,3 +551,14 @@ func TestReadOnlyCacheServesACachedRun(t *testing.T) {
 		t.Fatalf("run on a read-only cache: %v\n%s", err, out)
 	}
 }
+
+// metric.acts ← stimuli is caught at validation, at the line, not when
+// the metric finds no layer files.
+func TestWrongInputKindIsAValidationError(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "k.yaml", "stages:\n  stim: {kind: stimuli}\n  met:\n    kind: metric\n    inputs: {acts: stim}\n")
+	code, _, stderr := cliRun("run", f)
+	if code != 2 || !strings.Contains(stderr, "k.yaml:5:20: inputs.acts: stage stim is a stimuli stage, which makes images; slot acts of kind metric reads unit activations or kernel activations (from aggregate or extract stages)") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

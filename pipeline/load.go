@@ -793,6 +793,10 @@ func (l *loader) connect(x *expansion) {
 	written := map[string]bool{}
 	for _, s := range x.slots {
 		written[s.name] = true
+		var slot stages.Slot
+		if d.kind != nil {
+			slot = d.kind.Inputs()[slices.IndexFunc(d.kind.Inputs(), func(sl stages.Slot) bool { return sl.Name == s.name })]
+		}
 		var names []string
 		for _, r := range s.refs {
 			for _, n := range l.resolveRef(r) {
@@ -800,14 +804,12 @@ func (l *loader) connect(x *expansion) {
 					l.errorf(r, "inputs.%s: %q includes the stage itself (%s)", s.name, r.Value, n)
 				} else if !slices.Contains(names, n) {
 					names = append(names, n)
+					l.checkAccepts(d, slot, l.full[n].def, r)
 				}
 			}
 		}
-		if d.kind != nil {
-			i := slices.IndexFunc(d.kind.Inputs(), func(sl stages.Slot) bool { return sl.Name == s.name })
-			if !d.kind.Inputs()[i].Many && len(names) > 1 {
-				l.errorf(s.val, "inputs.%s: slot takes one stage, got %d: %s", s.name, len(names), abbrev(names))
-			}
+		if d.kind != nil && !slot.Many && len(names) > 1 {
+			l.errorf(s.val, "inputs.%s: slot takes one stage, got %d: %s", s.name, len(names), abbrev(names))
 		}
 		if len(names) > 0 {
 			x.stage.Inputs = append(x.stage.Inputs, Input{Slot: s.name, Stages: names, Pos: Pos{File: l.file, Line: s.key.Line, Col: s.key.Column}})
@@ -830,6 +832,24 @@ func (l *loader) connect(x *expansion) {
 			l.errorf(at, "stage %s: missing required input %q (kind %s)", d.name, s.Name, d.kind.Name())
 		}
 	}
+}
+
+// checkAccepts reports, at ref, an upstream stage up whose kind produces
+// something slot does not read (see stages.Slot.Accepts).
+func (l *loader) checkAccepts(d *stageDef, slot stages.Slot, up *stageDef, ref *yaml.Node) {
+	p, ok := up.kind.(stages.Producer)
+	if !ok || len(slot.Accepts) == 0 || slices.Contains(slot.Accepts, p.Produces()) {
+		return
+	}
+	var makers []string
+	for _, name := range stages.Names() {
+		k, _ := stages.Lookup(name)
+		if kp, ok := k.(stages.Producer); ok && slices.Contains(slot.Accepts, kp.Produces()) {
+			makers = append(makers, name)
+		}
+	}
+	l.errorf(ref, "inputs.%s: stage %s is a %s stage, which makes %s; slot %s of kind %s reads %s (from %s stages)",
+		slot.Name, up.name, up.kind.Name(), p.Produces(), slot.Name, d.kind.Name(), strings.Join(slot.Accepts, " or "), strings.Join(makers, " or "))
 }
 
 // resolveRef turns one input reference into full stage names: "stage"

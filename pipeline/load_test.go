@@ -510,3 +510,22 @@ func TestSetValueOfTheWrongTypeNamesTheFlag(t *testing.T) {
 		`--set params.seed=abc: params.seed: want an integer, got string "abc" (used at ` + filepath.Join(dir, "exp.yaml") + `:8:20)`,
 	})
 }
+
+// A slot filled with a stage whose kind makes something else is a
+// validation error at the reference; kinds that declare no outputs, and
+// slots that accept anything, are not checked.
+func TestInputKindsAreChecked(t *testing.T) {
+	_, err, dir := loadString(t, `stages:
+  img: {kind: load-images}
+  net: {kind: load-net}
+  src: {kind: load-source}
+  ok: {kind: load-reader, inputs: {model: net, any: [img, src]}}
+  undeclared: {kind: load-reader, inputs: {model: src}}
+  bad:
+    kind: load-reader
+    inputs: {model: img}
+`, LoadOptions{})
+	checkProblems(t, err, filepath.Join(dir, "exp.yaml"), []string{
+		`9:21: inputs.model: stage img is a load-images stage, which makes images; slot model of kind load-reader reads network (from load-net stages)`,
+	})
+}

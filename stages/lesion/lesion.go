@@ -159,12 +159,13 @@ func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
 	return "per-kernel lesion effects (loss increase, accuracy drop) on the network's own task, optionally greedy"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.LesionEffects }
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: "model", Required: true, Doc: "model stage: the network"},
-		{Name: "stimuli", Required: true, Doc: "stimuli stage: the (face) task images, classes named by identity or category"},
-		{Name: "object_stimuli", Doc: "stimuli stage: a second (object) task"},
+		{Name: "model", Required: true, Accepts: []string{stages.Network}, Doc: "model stage: the network"},
+		{Name: "stimuli", Required: true, Accepts: []string{stages.Images}, Doc: "stimuli stage: the (face) task images, classes named by identity or category"},
+		{Name: "object_stimuli", Accepts: []string{stages.Images}, Doc: "stimuli stage: a second (object) task"},
 	}
 }
 

@@ -102,6 +102,7 @@ func (Kind) Doc() string {
 	return "a network's weights: torchvision-style random init from a seed, or a PyTorch/safetensors checkpoint, checked against the architecture"
 }
 func (Kind) NewParams() any        { return DefaultParams() }
+func (Kind) Produces() string      { return stages.Network }
 func (Kind) Inputs() []stages.Slot { return nil }
 
 // Run builds or loads the weights and writes weights.arrow.

@@ -53,6 +53,7 @@ func (Kind) NewParams() any { return DefaultParams() }
 
 // Inputs: none; the stimuli stage is a source.
 func (Kind) Inputs() []stages.Slot { return nil }
+func (Kind) Produces() string      { return stages.Images }
 
 // Run lists the set, preprocesses every image in parallel and writes
 // images.arrow, pixels.arrow and skipped.arrow (see the package comment).
