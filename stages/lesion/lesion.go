@@ -376,6 +376,16 @@ func classIndices(names []string, from, mapPath string) ([]int, error) {
 			}
 			return nil, fmt.Errorf("%d %s not in the class map %s: %s", len(bad), verb, mapPath, list(bad))
 		}
+		// Two labels of the task on one output: the network cannot tell
+		// them apart, so its accuracy and loss on them mean nothing.
+		first := map[int]string{}
+		for i, n := range names {
+			if prev, ok := first[out[i]]; !ok {
+				first[out[i]] = n
+			} else if prev != n {
+				return nil, fmt.Errorf("class map %s: %q and %q are both output %d; the network cannot tell them apart", mapPath, prev, n, out[i])
+			}
+		}
 	case "order":
 		pos := map[string]int{}
 		for i, n := range names {
