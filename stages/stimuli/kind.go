@@ -167,9 +167,11 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 	bar := prog.Bar("preprocess", "images", int64(len(s.items)))
 	defer bar.Done()
 	out := &written{}
+	budget := imaging.NewBudget(imaging.DefaultBudget) // whatever the number of workers
 	work := func(i int) (*imaging.Image, error) {
 		it := &s.items[i]
-		img, err := it.load()
+		img, release, err := it.load(budget)
+		defer release()
 		if err != nil {
 			return nil, err
 		}

@@ -32,16 +32,17 @@ type item struct {
 	draw     func() (*image.Gray, error)
 }
 
-// load decodes or draws the image.
-func (it *item) load() (*imaging.Image, error) {
+// load decodes or draws the image, a decoded one within budget b; call
+// release when done with the image.
+func (it *item) load(b *imaging.Budget) (img *imaging.Image, release func(), err error) {
 	if it.draw != nil {
 		g, err := it.draw()
 		if err != nil {
-			return nil, fmt.Errorf("stimuli: drawing %s: %w", it.path, err)
+			return nil, func() {}, fmt.Errorf("stimuli: drawing %s: %w", it.path, err)
 		}
-		return imaging.FromImage(g), nil
+		return imaging.FromImage(g), func() {}, nil
 	}
-	return imaging.DecodeFile(it.file)
+	return imaging.DecodeFileWithin(it.file, b)
 }
 
 // set is a listed stimulus set.
