@@ -639,3 +639,71 @@ stages:
 		t.Errorf("temporary lock files left: %v", m)
 	}
 }
+
+// A named pipe as weights: is an error at validation, at its line, for run
+// and status alike, instead of a wait for a writer that never comes.
+func TestNamedPipeAsWeightsIsAValidationError(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "w.pt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := pipelinetest.Write(t, dir, "m.yaml", "stages:\n  net:\n    kind: model\n    params:\n      init: checkpoint\n      weights: w.pt\n")
+	for _, cmd := range []string{"run", "status"} {
+		code, _, stderr := cliRun(cmd, f)
+		if code != 2 || !strings.Contains(stderr, "m.yaml:6:16: params.weights: w.pt (resolved to "+filepath.Join(dir, "w.pt")+") is a named pipe, not a regular file or folder") {
+			t.Errorf("%s: exit %d\n%s", cmd, code, stderr)
+		}
+	}
+}
+
+// The reproduction: results: . in a git repository with an empty
+// folder; the repository survives runs.
+func TestResultsDotKeepsAGitRepository(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	repo := t.TempDir()
+	if out, err := exec.Command("git", "init", "-q", repo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	os.MkdirAll(filepath.Join(repo, "data", "empty"), 0o755)
+	f := pipelinetest.Write(t, repo, "exp.yaml", "cache: "+t.TempDir()+"\nresults: .\nstages:\n  stim: {kind: test-source}\n  other: {kind: test-source, params: {value: 5}}\n")
+	for _, text := range []string{"", "cache: " + t.TempDir() + "\nresults: .\nstages:\n  stim: {kind: test-source}\n"} {
+		if text != "" {
+			pipelinetest.Write(t, repo, "exp.yaml", text)
+		}
+		if code, _, stderr := cliRun("run", f); code != 0 {
+			t.Fatalf("run: exit %d\n%s", code, stderr)
+		}
+	}
+	cmd := exec.Command("git", "status", "--short")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("git status: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "data", "empty")); err != nil {
+		t.Error(err)
+	}
+}
+
+// gc removes what a killed lock-file write left (.<exp>.lock.tmpNNN), and
+// only that.
+func TestGCRemovesStaleLockTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "one.yaml", "stages: {a: {kind: test-source}}\n")
+	cliRun("run", f)
+	stale := pipelinetest.Write(t, dir, ".one.lock.tmp4242", "schema: 1\n")
+	mine := pipelinetest.Write(t, dir, ".one.lock.tmp-notes", "mine")
+	if code, stdout, _ := cliRun("gc", f, "--dry-run"); code != 0 || !strings.Contains(stdout, "would remove 0 entries, 10 B") {
+		t.Errorf("gc --dry-run: %s", stdout)
+	}
+	if code, _, stderr := cliRun("gc", f); code != 0 {
+		t.Fatalf("gc: %s", stderr)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary lock file stays: %v", err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Error(err)
+	}
+}
