@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -146,6 +147,33 @@ func (pb *publisher) link(rel, target string) error {
 	return nil
 }
 
+// tmpLinkRE matches the temporary links of link: .<name>.tmp-link.<pid>.<hex>.
+var tmpLinkRE = regexp.MustCompile(`^\..+\.tmp-link\.([0-9]+)\.[0-9a-f]{12}$`)
+
+// cleanTmpLinks removes from folder dir (slash, relative) the temporary
+// links of processes that are gone (killed between making one and renaming
+// it into place), if they point into a cache entry.
+func (pb *publisher) cleanTmpLinks(dir string) {
+	p := filepath.Join(pb.root, filepath.FromSlash(dir))
+	ents, err := os.ReadDir(p)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		m := tmpLinkRE.FindStringSubmatch(e.Name())
+		if m == nil || e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			continue // alive, or not ours to judge
+		}
+		if l := filepath.Join(p, e.Name()); intoCache(l, pb.cacheRoot) {
+			os.Remove(l)
+		}
+	}
+}
+
 // prune removes the recorded links that keep rejects, if they are still
 // links into a cache entry, then the recorded folders left empty, deepest
 // first. A folder that still holds something stays recorded.
@@ -247,6 +275,7 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		errs = append(errs, recErr)
 	}
 	wanted := map[string]bool{}
+	linkDirs := map[string]bool{}
 	for _, name := range sortedKeys(now) {
 		e := done[name]
 		if e == nil {
@@ -255,10 +284,14 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		for _, f := range e.Manifest.Files {
 			rel := name + "/" + f.Name
 			wanted[rel] = true
+			linkDirs[path.Dir(rel)] = true
 			if err := pb.link(rel, filepath.Join(e.Dir, filepath.FromSlash(f.Name))); err != nil {
 				errs = append(errs, fmt.Errorf("results of %s: %w", name, err))
 			}
 		}
+	}
+	for _, d := range sortedKeys(linkDirs) {
+		pb.cleanTmpLinks(d)
 	}
 	pb.prune(func(rel string) bool {
 		stage, _, _ := strings.Cut(rel, "/")

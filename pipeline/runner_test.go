@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -537,5 +539,37 @@ func TestRunRemovesStaleLockTemporaries(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s removed: %v", p, err)
 		}
+	}
+}
+
+// A temporary link of a run killed between making it and renaming it into
+// place is removed by the next run; one of a live process is not.
+func TestStaleTemporaryLinksAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	mustRun(t, f)
+	p, _ := plan(t, f)
+	folder := filepath.Join(p.Exp.ResultsDir, "a")
+	target, err := os.Readlink(filepath.Join(folder, "values.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil { // a pid that is gone
+		t.Fatal(err)
+	}
+	dead := filepath.Join(folder, fmt.Sprintf(".values.txt.tmp-link.%d.0123456789ab", cmd.Process.Pid))
+	live := filepath.Join(folder, fmt.Sprintf(".values.txt.tmp-link.%d.0123456789ab", os.Getppid()))
+	for _, l := range []string{dead, live} {
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRun(t, f)
+	if _, err := os.Lstat(dead); !os.IsNotExist(err) {
+		t.Errorf("temporary link of a dead process stays: %v", err)
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("temporary link of a live process removed: %v", err)
 	}
 }
