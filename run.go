@@ -164,7 +164,7 @@ func load(file string, sets []string, cacheDir string) (*loaded, error) {
 func report(stderr io.Writer, err error) {
 	var me *multierror.Error
 	if errors.As(err, &me) && len(me.Errors) > 0 {
-		fmt.Fprintf(stderr, "%d problem(s):\n", len(me.Errors))
+		fmt.Fprintf(stderr, "%s:\n", count(len(me.Errors), "problem", "problems"))
 		for _, e := range me.Errors {
 			fmt.Fprintf(stderr, "  %s\n", strings.ReplaceAll(e.Error(), "\n", "\n    "))
 		}
@@ -237,7 +237,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
 	}
-	fmt.Fprintf(stderr, "%d stages: %s in %.2fs\n", len(out), strings.Join(parts, ", "), time.Since(start).Seconds())
+	fmt.Fprintf(stderr, "%s: %s in %.2fs\n", count(len(out), "stage", "stages"), strings.Join(parts, ", "), time.Since(start).Seconds())
 	if err != nil {
 		report(stderr, err)
 		if ctx.Err() != nil {
@@ -368,13 +368,14 @@ run while a run uses the cache.
 		return exitBadFile
 	}
 	keep := map[string]map[string]bool{} // cache root → keys in use
-	var roots []string
+	var roots, written []string          // written: files that run replaces atomically
 	for _, file := range pos {
 		l, err := load(file, nil, *cacheDir)
 		if err != nil {
 			report(stderr, err)
 			return exitBadFile
 		}
+		written = append(written, l.exp.LockFile, pipeline.RecordPath(l.exp))
 		root := l.store.Root()
 		if keep[root] == nil {
 			keep[root] = map[string]bool{}
@@ -449,12 +450,28 @@ run while a run uses the cache.
 		}
 		total += n
 	}
+	for _, f := range written { // what a killed lock-file write left
+		n, err := pipeline.CleanStaleTemps(f, *dry)
+		if err != nil {
+			report(stderr, err)
+			return exitFailed
+		}
+		total += n
+	}
 	verb := "removed"
 	if *dry {
 		verb = "would remove"
 	}
-	fmt.Fprintf(stdout, "%s %d entries, %s\n", verb, removed, bytesHuman(total))
+	fmt.Fprintf(stdout, "%s %s, %s\n", verb, count(removed, "entry", "entries"), bytesHuman(total))
 	return exitOK
+}
+
+// count writes n with the singular or plural noun: "1 problem", "2 problems".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func bytesHuman(n int64) string {
@@ -507,6 +524,9 @@ func cmdKinds(args []string, stdout, stderr io.Writer) int {
 				}
 				if s.Many {
 					req += ", any number"
+				}
+				if len(s.Accepts) > 0 {
+					req += "; reads " + strings.Join(s.Accepts, " or ")
 				}
 				fmt.Fprintf(stdout, "  %s (%s): %s\n", s.Name, req, s.Doc)
 			}

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -323,13 +326,13 @@ func TestGCKeepsWhatNamedExperimentsUse(t *testing.T) {
 	cliRun("run", one)
 	cliRun("run", two)
 	code, stdout, _ := cliRun("gc", one, "--dry-run")
-	if code != 0 || !strings.Contains(stdout, "would remove 1 entries, 2.9 MiB") {
+	if code != 0 || !strings.Contains(stdout, "would remove 1 entry, 2.9 MiB") {
 		t.Errorf("gc --dry-run: %s", stdout)
 	}
 	if code, _, _ := cliRun("status", two); code != 0 {
 		t.Error("gc --dry-run removed something")
 	}
-	if code, stdout, _ := cliRun("gc", one); code != 0 || !strings.Contains(stdout, "removed 1 entries, 2.9 MiB") {
+	if code, stdout, _ := cliRun("gc", one); code != 0 || !strings.Contains(stdout, "removed 1 entry, 2.9 MiB") {
 		t.Errorf("gc: %s", stdout)
 	}
 	if code, _, _ := cliRun("status", one); code != 0 {
@@ -442,5 +445,265 @@ func TestRunIntoAnotherCacheRelinksResults(t *testing.T) {
 	target, err := filepath.EvalSymlinks(filepath.Join(dir, "results", "demo", "total", "values.txt"))
 	if err != nil || !strings.HasPrefix(target, other) {
 		t.Errorf("results link points to %s (%v), want into %s", target, err, other)
+	}
+}
+
+// Concurrent runs of one experiment on a warm cache all succeed: each
+// process links through temporary names of its own.
+func TestConcurrentRunsOfOneExperimentSucceed(t *testing.T) {
+	dir := t.TempDir()
+	vals := make([]string, 300) // many links (of one entry), so that the processes' publishing overlaps
+	for i := range vals {
+		vals[i] = strconv.Itoa(i)
+	}
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp+`  many:
+    kind: test-source
+    matrix: {i: [`+strings.Join(vals, ", ")+`]}
+`)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	for round := range 5 {
+		if round%2 == 0 { // relink everything: the links point elsewhere
+			os.RemoveAll(filepath.Join(dir, "results"))
+		}
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for range 3 {
+			cmd := child(t, "run", f, "-j", "2")
+			var b bytes.Buffer
+			cmd.Stderr = &b
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, outs = append(cmds, cmd), append(outs, &b)
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("round %d, process %d: %v\n%s", round, i, err, outs[i])
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "results", "demo", "total", "values.txt")); err != nil || !strings.HasPrefix(string(b), "15\n") {
+		t.Errorf("total = %q, %v", b, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "results", "demo", "*", ".*tmp-link*")); len(m) > 0 {
+		t.Errorf("temporary links left: %v", m)
+	}
+}
+
+// Counts read as English: "1 problem:", "1 stage:".
+func TestMessagesCountInEnglish(t *testing.T) {
+	dir := t.TempDir()
+	bad := pipelinetest.Write(t, dir, "bad.yaml", "stages: {x: {kind: nope}}\n")
+	if _, _, stderr := cliRun("status", bad); !strings.HasPrefix(stderr, "1 problem:\n") {
+		t.Errorf("status of a file with one problem:\n%s", stderr)
+	}
+	one := pipelinetest.Write(t, dir, "one.yaml", "stages: {a: {kind: test-source}}\n")
+	if _, _, stderr := cliRun("run", one); !strings.Contains(stderr, "\n1 stage: 1 ran in ") {
+		t.Errorf("run of one stage:\n%s", stderr)
+	}
+}
+
+// A cache the user may not write to still serves a run whose stages are all
+// cached: it only reads. (As root, the run is a child process as nobody.)
+func TestReadOnlyCacheServesACachedRun(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	cacheDir := filepath.Join(dir, ".cache")
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.Type()&os.ModeSymlink != 0:
+			return nil
+		case strings.HasPrefix(p, cacheDir) && d.IsDir():
+			return os.Chmod(p, 0o555)
+		case strings.HasPrefix(p, cacheDir):
+			return os.Chmod(p, 0o444)
+		case d.IsDir():
+			return os.Chmod(p, 0o777) // the results folder and the lock file are written
+		}
+		return os.Chmod(p, 0o666)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error { os.Chmod(p, 0o755); return nil })
+	})
+	cmd := child(t, "run", f)
+	if os.Geteuid() == 0 { // root writes anywhere: run as nobody a copy of the program it can reach
+		if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Path = filepath.Join(dir, "program")
+		if err := os.WriteFile(cmd.Path, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "6 stages: 6 cached") {
+		t.Fatalf("run on a read-only cache: %v\n%s", err, out)
+	}
+}
+
+// metric.acts ← stimuli is caught at validation, at the line, not when
+// the metric finds no layer files.
+func TestWrongInputKindIsAValidationError(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "k.yaml", "stages:\n  stim: {kind: stimuli}\n  met:\n    kind: metric\n    inputs: {acts: stim}\n")
+	code, _, stderr := cliRun("run", f)
+	if code != 2 || !strings.Contains(stderr, "k.yaml:5:20: inputs.acts: stage stim is a stimuli stage, which makes images; slot acts of kind metric reads unit activations or kernel activations (from aggregate or extract stages)") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// Runs killed with SIGKILL at random instants, over and over, leave a cache
+// from which the next run recovers: every entry verifies, and the outputs'
+// digests equal those of a run never interrupted. Bounded: at most 15 kills
+// and about 20 seconds.
+func TestRandomKillsThenRecovery(t *testing.T) {
+	const text = `
+stages:
+  a: {kind: test-source, params: {value: 2, bytes: 3000000, delay_ms: 10}}
+  b: {kind: test-source, params: {value: 3, bytes: 2000000, delay_ms: 10}}
+  sweep:
+    kind: test-source
+    matrix: {n: [1, 2, 3]}
+    params: {n: "${matrix.n}", bytes: 1000000, delay_ms: 10}
+  total: {kind: test-sum, inputs: {in: [a, b, sweep]}}
+`
+	ref := pipelinetest.Write(t, t.TempDir(), "kill.yaml", text)
+	start := time.Now()
+	if code, _, stderr := cliRun("run", ref, "-j", "2"); code != 0 {
+		t.Fatalf("reference run: exit %d\n%s", code, stderr)
+	}
+	wall := time.Since(start)
+	want, err := pipeline.ReadLockFile(strings.TrimSuffix(ref, ".yaml") + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "kill.yaml", text)
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d, uninterrupted run %v", seed, wall)
+	kills := 0
+	for deadline := time.Now().Add(20 * time.Second); kills < 15 && time.Now().Before(deadline); kills++ {
+		cmd := child(t, "run", f, "-j", "2")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Int63n(int64(2 * wall)))) // the child also starts up
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}
+	if code, _, stderr := cliRun("run", f, "-j", "2"); code != 0 {
+		t.Fatalf("recovery run after %d kills: exit %d\n%s", kills, code, stderr)
+	}
+	got, err := pipeline.ReadLockFile(filepath.Join(dir, "kill.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := cache.Open(filepath.Join(dir, ".cache"))
+	for name, w := range want.Stages {
+		g := got.Stages[name]
+		if g == nil || g.Key != w.Key || !reflect.DeepEqual(g.Outputs, w.Outputs) {
+			t.Errorf("stage %s after %d kills: %+v, want %+v", name, kills, g, w)
+			continue
+		}
+		if _, err := store.Verify(g.Key); err != nil {
+			t.Errorf("stage %s: %v", name, err)
+		}
+	}
+	if code, stdout, _ := cliRun("status", f); code != 0 {
+		t.Errorf("status after recovery:\n%s", stdout)
+	}
+	if code, _, stderr := cliRun("gc", f); code != 0 {
+		t.Errorf("gc: %s", stderr)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".cache", "tmp")); len(ents) != 0 {
+		t.Errorf("gc left %d temporary folders", len(ents))
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".kill.lock.tmp*")); len(m) != 0 {
+		t.Errorf("temporary lock files left: %v", m)
+	}
+}
+
+// A named pipe as weights: is an error at validation, at its line, for run
+// and status alike, instead of a wait for a writer that never comes.
+func TestNamedPipeAsWeightsIsAValidationError(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "w.pt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := pipelinetest.Write(t, dir, "m.yaml", "stages:\n  net:\n    kind: model\n    params:\n      init: checkpoint\n      weights: w.pt\n")
+	for _, cmd := range []string{"run", "status"} {
+		code, _, stderr := cliRun(cmd, f)
+		if code != 2 || !strings.Contains(stderr, "m.yaml:6:16: params.weights: w.pt (resolved to "+filepath.Join(dir, "w.pt")+") is a named pipe, not a regular file or folder") {
+			t.Errorf("%s: exit %d\n%s", cmd, code, stderr)
+		}
+	}
+}
+
+// The issue's reproduction: results: . in a git repository with an empty
+// folder; the repository survives runs.
+func TestResultsDotKeepsAGitRepository(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	repo := t.TempDir()
+	if out, err := exec.Command("git", "init", "-q", repo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	os.MkdirAll(filepath.Join(repo, "data", "empty"), 0o755)
+	f := pipelinetest.Write(t, repo, "exp.yaml", "cache: "+t.TempDir()+"\nresults: .\nstages:\n  stim: {kind: test-source}\n  other: {kind: test-source, params: {value: 5}}\n")
+	for _, text := range []string{"", "cache: " + t.TempDir() + "\nresults: .\nstages:\n  stim: {kind: test-source}\n"} {
+		if text != "" {
+			pipelinetest.Write(t, repo, "exp.yaml", text)
+		}
+		if code, _, stderr := cliRun("run", f); code != 0 {
+			t.Fatalf("run: exit %d\n%s", code, stderr)
+		}
+	}
+	cmd := exec.Command("git", "status", "--short")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("git status: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "data", "empty")); err != nil {
+		t.Error(err)
+	}
+}
+
+// gc removes what a killed lock-file write left (.<exp>.lock.tmpNNN), and
+// only that.
+func TestGCRemovesStaleLockTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "one.yaml", "stages: {a: {kind: test-source}}\n")
+	cliRun("run", f)
+	stale := pipelinetest.Write(t, dir, ".one.lock.tmp4242", "schema: 1\n")
+	mine := pipelinetest.Write(t, dir, ".one.lock.tmp-notes", "mine")
+	if code, stdout, _ := cliRun("gc", f, "--dry-run"); code != 0 || !strings.Contains(stdout, "would remove 0 entries, 10 B") {
+		t.Errorf("gc --dry-run: %s", stdout)
+	}
+	if code, _, stderr := cliRun("gc", f); code != 0 {
+		t.Fatalf("gc: %s", stderr)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary lock file stays: %v", err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Error(err)
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -675,5 +678,38 @@ func TestCleanTemp(t *testing.T) {
 	unlockLive()
 	if _, err := s.Verify(live); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failed write inside a transaction (the disk full, say) names the key
+// once and the file relative to the entry, and stays the same error.
+func TestTransactionErrorsNameTheKeyOnce(t *testing.T) {
+	s := Open(t.TempDir())
+	key := strings.Repeat("ab", 32)
+	unlock, err := s.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	txn, err := s.Begin(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Abort()
+	full := &fs.PathError{Op: "write", Path: filepath.Join(txn.Dir(), "sub", "values.txt"), Err: syscall.ENOSPC}
+	err = txn.Relative(fmt.Errorf("stage a: %w", full))
+	if err.Error() != "stage a: write sub/values.txt: no space left on device" || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("got %q", err)
+	}
+	// A manifest that cannot be written: the file names the entry's file.
+	commitHook = func(step string) {
+		if step == "scanned" {
+			os.Mkdir(filepath.Join(txn.Dir(), ManifestName), 0o755)
+		}
+	}
+	defer func() { commitHook = nil }()
+	_, err = txn.Commit(Manifest{Stage: "a"})
+	if err == nil || err.Error() != "cache: commit "+key+": open manifest.json: file exists" || !errors.Is(err, fs.ErrExist) {
+		t.Errorf("commit: %v", err)
 	}
 }

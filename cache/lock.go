@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -98,23 +99,42 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 // Use marks the whole cache as in use until release is called: a run holds
 // it from start to end, so that gc, which needs Exclusive, never removes an
 // entry a run is reading. Any number of runs may use a cache at once. It
-// creates the cache folder.
+// creates the cache folder. A cache this process may not write to (a
+// read-only mount, a shared cache of another user) can still be used for
+// reading: the lock is then taken through a read-only descriptor, or, if
+// use.lock does not exist and cannot be made, not at all — no gc can
+// remove entries from such a cache either.
 func (s *Store) Use() (release func(), err error) {
-	f, ok, err := s.flockRoot(unix.LOCK_SH)
+	f, ok, err := s.tryUse()
+	for !ok && err == nil { // only Exclusive holders block a shared lock; wait for gc
+		time.Sleep(lockPoll)
+		f, ok, err = s.tryUse()
+	}
+	if errors.Is(err, fs.ErrNotExist) { // read-only, without use.lock
+		return func() {}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !ok { // only Exclusive holders block a shared lock; wait for gc
-		for !ok && err == nil {
-			time.Sleep(lockPoll)
-			f, ok, err = s.flockRoot(unix.LOCK_SH)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 	var once sync.Once
 	return func() { once.Do(func() { f.Close() }) }, nil
+}
+
+// tryUse tries the shared lock of Use, through a read-only descriptor if
+// the cache may not be written to.
+func (s *Store) tryUse() (*os.File, bool, error) {
+	f, ok, err := s.flockRoot(unix.LOCK_SH)
+	if !readOnly(err) {
+		return f, ok, err
+	}
+	if f, err = os.Open(filepath.Join(s.root, "use.lock")); err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	if locked, err := tryFlock(f, unix.LOCK_SH); err != nil || !locked {
+		f.Close()
+		return nil, false, err
+	}
+	return f, true, nil
 }
 
 // Exclusive takes the cache for gc if no run uses it now; ok is false, with
@@ -144,6 +164,11 @@ func (s *Store) flockRoot(how int) (*os.File, bool, error) {
 		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// readOnly tells whether err says the cache may not be written to.
+func readOnly(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)
 }
 
 // tryFlock tries how (LOCK_SH or LOCK_EX) on f without blocking, again

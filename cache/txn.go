@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -53,16 +54,48 @@ func (s *Store) Begin(key string) (*Txn, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := &Txn{s: s, key: key, base: base, out: filepath.Join(base, "out")}
 	if err := os.Mkdir(base, 0o777); err != nil {
-		return nil, fmt.Errorf("cache: begin %s: %w", key, err)
+		return nil, t.wrap("begin", err)
 	}
-	out := filepath.Join(base, "out")
-	if err := os.Mkdir(out, 0o777); err != nil {
+	if err := os.Mkdir(t.out, 0o777); err != nil {
 		os.RemoveAll(base)
-		return nil, fmt.Errorf("cache: begin %s: %w", key, err)
+		return nil, t.wrap("begin", err)
 	}
-	return &Txn{s: s, key: key, base: base, out: out}, nil
+	return t, nil
 }
+
+// wrap prefixes err with the operation and the key, and names the files
+// of the transaction's folder (whose path holds the key again) relative to
+// the entry, so that a message says the key once: "cache: commit 3fa4…:
+// write manifest.json: no space left on device".
+func (t *Txn) wrap(op string, err error) error {
+	return &txnError{msg: "cache: " + op + " " + t.key + ": " + t.shorten(err.Error()), err: err}
+}
+
+// Relative returns err (of the stage writing into Dir) with the
+// transaction's folders in its message named relative to the entry;
+// errors.Is and errors.As see err as before.
+func (t *Txn) Relative(err error) error {
+	if err == nil || !strings.Contains(err.Error(), t.base) {
+		return err
+	}
+	return &txnError{msg: t.shorten(err.Error()), err: err}
+}
+
+func (t *Txn) shorten(msg string) string {
+	msg = strings.ReplaceAll(msg, t.out+string(filepath.Separator), "")
+	msg = strings.ReplaceAll(msg, t.out, "the output folder")
+	return strings.ReplaceAll(msg, t.base, "the transaction folder")
+}
+
+type txnError struct {
+	msg string
+	err error
+}
+
+func (e *txnError) Error() string { return e.msg }
+func (e *txnError) Unwrap() error { return e.err }
 
 // Dir returns the folder the stage writes its outputs into. Regular files
 // and folders only; a top-level manifest.json is reserved.
@@ -98,7 +131,7 @@ func (t *Txn) Commit(m Manifest) (*Entry, error) {
 	}
 	files, dirs, err := t.scan()
 	if err != nil {
-		return nil, fmt.Errorf("cache: commit %s: %w", t.key, err)
+		return nil, t.wrap("commit", err)
 	}
 	hook("scanned")
 	m.Files = files
@@ -117,13 +150,13 @@ func (t *Txn) Commit(m Manifest) (*Entry, error) {
 	manifest := filepath.Join(t.out, ManifestName)
 	if err := writeSynced(manifest, append(data, '\n')); err != nil {
 		os.Remove(manifest)
-		return nil, fmt.Errorf("cache: commit %s: %w", t.key, err)
+		return nil, t.wrap("commit", err)
 	}
 	hook("manifest-written")
 	e, err := t.publish(dirs)
 	if err != nil {
 		os.Remove(manifest)
-		return nil, fmt.Errorf("cache: commit %s: %w", t.key, err)
+		return nil, t.wrap("commit", err)
 	}
 	e.Manifest = m
 	t.done = true
@@ -215,10 +248,11 @@ func writeSynced(p string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	var pe *fs.PathError
+	if err != nil && !errors.As(err, &pe) { // a PathError names p already
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	return nil
+	return err
 }
 
 // publish fsyncs the output folders and renames the output folder into

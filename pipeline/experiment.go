@@ -49,6 +49,9 @@ type Stage struct {
 	// Params is the decoded parameter struct (of Kind.NewParams's type),
 	// defaults filled in, Path fields absolute.
 	Params any
+	// PathPos says where each written Path parameter is, by its key path
+	// ("weights", "paths[2]"), for problems found in the files they name.
+	PathPos map[string]Pos
 	// Inputs are the filled slots in the kind's slot order.
 	Inputs []Input
 	// Pos is where the stage is defined.

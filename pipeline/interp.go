@@ -120,6 +120,11 @@ func (l *loader) interpScalar(n *yaml.Node, sc *interpScope) *yaml.Node {
 		c := *v
 		c.Line, c.Column = n.Line, n.Column
 		l.orig[&c] = n.Value
+		if v.Line < 0 { // a --set value: problems with it name the flag
+			l.fromSet[&c] = -v.Line
+		} else if i, ok := l.fromSet[v]; ok {
+			l.fromSet[&c] = i
+		}
 		return &c
 	}
 	var b strings.Builder

@@ -47,6 +47,15 @@ func canonicalParams(params any, dir string, d PathDigester) (Canonical, error) 
 
 var pathType = reflect.TypeOf(stages.Path(""))
 
+// pathError is a problem with the file or folder a Path parameter names.
+type pathError struct {
+	param string // key path, as in Stage.PathPos
+	err   error
+}
+
+func (e *pathError) Error() string { return "params." + e.param + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
 func canonicalValue(v reflect.Value, name, dir string, d PathDigester, files *[]FileParam) (any, error) {
 	if v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
@@ -61,7 +70,7 @@ func canonicalValue(v reflect.Value, name, dir string, d PathDigester, files *[]
 		}
 		sum, err := d.Path(p)
 		if err != nil {
-			return nil, fmt.Errorf("params.%s: %w", name, err)
+			return nil, &pathError{param: name, err: err}
 		}
 		*files = append(*files, FileParam{Param: name, Path: relPath(dir, p), Digest: sum})
 		return sum, nil

@@ -103,3 +103,21 @@ func init() {
 	})
 	stages.Register(testKind{name: "load-noparams", newParams: func() any { return nil }})
 }
+
+// producingKind declares its outputs (stages.Producer).
+type producingKind struct {
+	testKind
+	out string
+}
+
+func (k producingKind) Produces() string { return k.out }
+
+func init() {
+	stages.Register(producingKind{testKind{name: "load-images", newParams: func() any { return nil }}, stages.Images})
+	stages.Register(producingKind{testKind{name: "load-net", newParams: func() any { return nil }}, stages.Network})
+	stages.Register(testKind{
+		name:      "load-reader",
+		slots:     []stages.Slot{{Name: "model", Required: true, Accepts: []string{stages.Network}}, {Name: "any", Many: true}},
+		newParams: func() any { return nil },
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-multierror"
 	"gopkg.in/yaml.v3"
@@ -75,7 +77,7 @@ type LoadOptions struct {
 //   - Problems that show only in some expansions of a matrix stage name
 //     those expansions: "... (in metric@a-x, metric@b-x)".
 func Load(file string, opt LoadOptions) (*Experiment, error) {
-	l := &loader{file: file, opt: opt, env: opt.Env, orig: map[*yaml.Node]string{}}
+	l := &loader{file: file, opt: opt, env: opt.Env, orig: map[*yaml.Node]string{}, fromSet: map[*yaml.Node]int{}}
 	if l.env == nil {
 		l.env = os.LookupEnv
 	}
@@ -114,7 +116,8 @@ type loader struct {
 	errs []*Error
 	sink *[]*Error // where errorf reports: errs, or one expansion's list
 
-	orig map[*yaml.Node]string // interpolated scalar → its text as written
+	orig    map[*yaml.Node]string // interpolated scalar → its text as written
+	fromSet map[*yaml.Node]int    // interpolated value → 1 + the index of the --set it came from
 
 	params *yaml.Node            // the experiment's params mapping, after --set
 	pnodes map[*yaml.Node]string // nodes of params → their path ("params.a.b")
@@ -165,6 +168,9 @@ func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
 	switch {
 	case n != nil && n.Line < 0:
 		e.Msg = "--set " + l.opt.Set[-n.Line-1] + ": " + e.Msg
+	case n != nil && n.Line > 0 && l.fromSet[n] > 0:
+		i := l.fromSet[n] - 1 // a --set value the file refers to
+		e.Msg = "--set " + l.opt.Set[i] + ": " + e.Msg + " (used at " + Pos{File: l.file, Line: n.Line, Col: n.Column}.String() + ")"
 	case n != nil && n.Line > 0:
 		e.Pos = Pos{File: l.file, Line: n.Line, Col: n.Column}
 	default:
@@ -224,12 +230,8 @@ func (l *loader) fields(n *yaml.Node, what string, valid []string) map[string]ke
 
 func (l *loader) load() *Experiment {
 	e := &Experiment{File: l.file}
-	data, err := os.ReadFile(l.file)
+	data, err := readExperimentFile(l.file)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		l.report(&Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "cannot read experiment file: " + err.Error()})
 		return nil
 	}
@@ -240,6 +242,10 @@ func (l *loader) load() *Experiment {
 	e.Dir = l.dir
 	stem := strings.TrimSuffix(filepath.Base(l.file), filepath.Ext(l.file))
 	e.LockFile = filepath.Join(l.dir, stem+".lock")
+	if filepath.Base(l.file) == filepath.Base(e.LockFile) {
+		l.errorf(nil, "the lock file of %s would be the experiment file itself, which run would overwrite; give the file another extension (.yaml)", filepath.Base(l.file))
+		return nil
+	}
 
 	root := l.parse(data)
 	if root == nil || isBad(root) {
@@ -292,6 +298,23 @@ func (l *loader) load() *Experiment {
 
 	e.CacheDir = l.folder(top["cache"], ".cache", l.opt.CacheDir)
 	e.ResultsDir = l.folder(top["results"], filepath.Join("results", e.Name), "")
+	for _, f := range []struct {
+		field keyField
+		name  string
+		dir   string
+		flag  bool
+	}{{top["cache"], "cache", e.CacheDir, l.opt.CacheDir != ""}, {top["results"], "results", e.ResultsDir, false}} {
+		if fi, err := os.Stat(f.dir); err == nil && !fi.IsDir() {
+			switch {
+			case f.flag:
+				l.report(&Error{Msg: fmt.Sprintf("--cache %s: is a file, not a folder", f.dir)})
+			case f.field.val != nil:
+				l.errorf(f.field.val, "%s: %s is a file, not a folder", f.name, f.dir)
+			default:
+				l.errorf(nil, "the default %s folder %s is a file; set %s: to a folder", f.name, f.dir, f.name)
+			}
+		}
+	}
 	if foldersOverlap(e.CacheDir, e.ResultsDir) {
 		at := top["results"].key
 		if at == nil {
@@ -324,6 +347,64 @@ func (l *loader) load() *Experiment {
 		l.errorf(l.full[c[0]].def.key, "cycle: %s", strings.Join(c, " → "))
 	}
 	return e
+}
+
+// maxFileSize bounds an experiment file: hand-written ones are a few KB.
+const maxFileSize = 16 << 20
+
+// readExperimentFile reads a regular file of at most maxFileSize bytes,
+// checking both before reading (a FIFO would block, a huge file would fill
+// memory).
+func readExperimentFile(p string) ([]byte, error) {
+	unwrap := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return nil, unwrap(err)
+	case fi.IsDir():
+		return nil, errors.New("is a folder")
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("not a regular file (%s)", fileType(fi.Mode()))
+	case fi.Size() > maxFileSize:
+		return nil, fmt.Errorf("%d bytes; experiment files may hold at most %d MiB", fi.Size(), maxFileSize>>20)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0) // never blocks, even if swapped for a FIFO
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("more than %d MiB; experiment files may hold at most %d MiB", maxFileSize>>20, maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// fileType names a file mode's type for messages.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a folder"
+	}
+	return m.Type().String()
 }
 
 func safeName(s string) bool { return len(s) <= maxNameLen && valueRE.MatchString(s) }
@@ -658,7 +739,7 @@ func (l *loader) prepare(x *expansion) {
 		if at == nil {
 			at = d.key
 		}
-		x.stage.Params = l.decodeParams(d.kind, params, at)
+		x.stage.Params, x.stage.PathPos = l.decodeParams(d.kind, params, at)
 	}
 
 	if d.inputs == nil || isNull(d.inputs) {
@@ -712,6 +793,10 @@ func (l *loader) connect(x *expansion) {
 	written := map[string]bool{}
 	for _, s := range x.slots {
 		written[s.name] = true
+		var slot stages.Slot
+		if d.kind != nil {
+			slot = d.kind.Inputs()[slices.IndexFunc(d.kind.Inputs(), func(sl stages.Slot) bool { return sl.Name == s.name })]
+		}
 		var names []string
 		for _, r := range s.refs {
 			for _, n := range l.resolveRef(r) {
@@ -719,14 +804,12 @@ func (l *loader) connect(x *expansion) {
 					l.errorf(r, "inputs.%s: %q includes the stage itself (%s)", s.name, r.Value, n)
 				} else if !slices.Contains(names, n) {
 					names = append(names, n)
+					l.checkAccepts(d, slot, l.full[n].def, r)
 				}
 			}
 		}
-		if d.kind != nil {
-			i := slices.IndexFunc(d.kind.Inputs(), func(sl stages.Slot) bool { return sl.Name == s.name })
-			if !d.kind.Inputs()[i].Many && len(names) > 1 {
-				l.errorf(s.val, "inputs.%s: slot takes one stage, got %d: %s", s.name, len(names), abbrev(names))
-			}
+		if d.kind != nil && !slot.Many && len(names) > 1 {
+			l.errorf(s.val, "inputs.%s: slot takes one stage, got %d: %s", s.name, len(names), abbrev(names))
 		}
 		if len(names) > 0 {
 			x.stage.Inputs = append(x.stage.Inputs, Input{Slot: s.name, Stages: names, Pos: Pos{File: l.file, Line: s.key.Line, Col: s.key.Column}})
@@ -749,6 +832,24 @@ func (l *loader) connect(x *expansion) {
 			l.errorf(at, "stage %s: missing required input %q (kind %s)", d.name, s.Name, d.kind.Name())
 		}
 	}
+}
+
+// checkAccepts reports, at ref, an upstream stage up whose kind produces
+// something slot does not read (see stages.Slot.Accepts).
+func (l *loader) checkAccepts(d *stageDef, slot stages.Slot, up *stageDef, ref *yaml.Node) {
+	p, ok := up.kind.(stages.Producer)
+	if !ok || len(slot.Accepts) == 0 || slices.Contains(slot.Accepts, p.Produces()) {
+		return
+	}
+	var makers []string
+	for _, name := range stages.Names() {
+		k, _ := stages.Lookup(name)
+		if kp, ok := k.(stages.Producer); ok && slices.Contains(slot.Accepts, kp.Produces()) {
+			makers = append(makers, name)
+		}
+	}
+	l.errorf(ref, "inputs.%s: stage %s is a %s stage, which makes %s; slot %s of kind %s reads %s (from %s stages)",
+		slot.Name, up.name, up.kind.Name(), p.Produces(), slot.Name, d.kind.Name(), strings.Join(slot.Accepts, " or "), strings.Join(makers, " or "))
 }
 
 // resolveRef turns one input reference into full stage names: "stage"

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
 
+	"selectivity/pipeline/digest"
 	"selectivity/stages"
 )
 
@@ -167,8 +169,11 @@ func TestLoadValid(t *testing.T) {
 			}
 			s.Inputs[j].Pos = Pos{}
 		}
+		if s.Name == "metric@trained-mean" && (s.PathPos["files.w"].Line != 42 || s.PathPos["extra[1]"].Col != 28) {
+			t.Errorf("%s: path parameter positions %v", s.Name, s.PathPos)
+		}
 		got := *s
-		got.Kind, got.Pos = nil, Pos{}
+		got.Kind, got.Pos, got.PathPos = nil, Pos{}, nil
 		if !reflect.DeepEqual(&got, w) {
 			t.Errorf("stage %d:\n got %+v\n     %+v\nwant %+v\n     %+v", i, got, got.Params, *w, w.Params)
 		}
@@ -409,4 +414,118 @@ stages:
 
 	_, err = Load("sub/nope.yaml", LoadOptions{})
 	checkProblems(t, err, "sub/nope.yaml", []string{`1:1: cannot read experiment file: no such file or directory`})
+}
+
+// An experiment file that would be its own lock file is refused: run
+// would overwrite it.
+func TestExperimentFileThatIsItsOwnLockFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "exp.lock")
+	if err := os.WriteFile(f, []byte("stages:\n  s: {kind: load-source}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(f, LoadOptions{})
+	checkProblems(t, err, f, []string{`1:1: the lock file of exp.lock would be the experiment file itself`})
+}
+
+// Experiment files that are not regular files, or are huge, are refused
+// before they are read.
+func TestExperimentFileTypeAndSize(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(fifo, LoadOptions{})
+	checkProblems(t, err, fifo, []string{`1:1: cannot read experiment file: not a regular file (a named pipe)`})
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("stages:\n  s: {kind: load-source}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, maxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(big, LoadOptions{})
+	checkProblems(t, err, big, []string{`1:1: cannot read experiment file: 16777217 bytes; experiment files may hold at most 16 MiB`})
+}
+
+// --cache naming a file is reported against the flag, not as a state file
+// that cannot be read.
+func TestCacheFlagNamingAFile(t *testing.T) {
+	_, err, dir := loadString(t, "stages:\n  s: {kind: load-source}\n", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(filepath.Join(dir, "exp.yaml"), LoadOptions{CacheDir: filepath.Join(dir, "exp.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "--cache "+filepath.Join(dir, "exp.yaml")+": is a file, not a folder") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// A named pipe as a file parameter is a validation error at its line:
+// opening it to hash it would wait forever.
+func TestPathParamThatIsANamedPipe(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, "w.bin"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(f, []byte("stages:\n  s:\n    kind: load-source\n    params:\n      weights: w.bin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(f, LoadOptions{})
+	checkProblems(t, err, f, []string{`5:16: params.weights: w.bin (resolved to ` + filepath.Join(dir, "w.bin") + `) is a named pipe, not a regular file or folder`})
+}
+
+// A problem found while hashing the folder a parameter names is reported
+// at the parameter's line, not the stage's.
+func TestPlanProblemAtTheParameter(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "set"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("nowhere", filepath.Join(dir, "set", "a.png")); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "exp.yaml")
+	if err := os.WriteFile(f, []byte("stages:\n  s:\n    kind: load-source\n    params:\n      weights: set\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(f, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := digest.New("")
+	_, err = NewPlan(e, h)
+	if err == nil || !strings.HasPrefix(err.Error(), f+":5:16: stage \"s\": params.weights: ") || !strings.Contains(err.Error(), "broken symlink") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// A --set value of the wrong type, used through ${params...}, is reported
+// against the flag, with the place that uses it.
+func TestSetValueOfTheWrongTypeNamesTheFlag(t *testing.T) {
+	_, err, dir := loadString(t, setBase, LoadOptions{Set: []string{"params.seed=abc"}})
+	checkProblems(t, err, filepath.Join(dir, "exp.yaml"), []string{
+		`--set params.seed=abc: params.seed: want an integer, got string "abc" (used at ` + filepath.Join(dir, "exp.yaml") + `:8:20)`,
+	})
+}
+
+// A slot filled with a stage whose kind makes something else is a
+// validation error at the reference; kinds that declare no outputs, and
+// slots that accept anything, are not checked.
+func TestInputKindsAreChecked(t *testing.T) {
+	_, err, dir := loadString(t, `stages:
+  img: {kind: load-images}
+  net: {kind: load-net}
+  src: {kind: load-source}
+  ok: {kind: load-reader, inputs: {model: net, any: [img, src]}}
+  undeclared: {kind: load-reader, inputs: {model: src}}
+  bad:
+    kind: load-reader
+    inputs: {model: img}
+`, LoadOptions{})
+	checkProblems(t, err, filepath.Join(dir, "exp.yaml"), []string{
+		`9:21: inputs.model: stage img is a load-images stage, which makes images; slot model of kind load-reader reads network (from load-net stages)`,
+	})
 }

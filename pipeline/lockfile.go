@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"selectivity/cache"
@@ -130,30 +131,92 @@ func numbersToGo(v any) any {
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so readers see the old or the new file, never a mix.
+// The temporary file, .<name>.tmp<digits>, is flocked while it exists, so
+// CleanStaleTemps can tell one left by a killed writer from one being
+// written.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := createLockedTemp(path)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
+	defer f.Close() // after the rename: the flock lasts until then
 	if _, err := f.Write(data); err != nil {
-		f.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil { // CreateTemp makes it 0600
+	if err := f.Chmod(0o644); err != nil { // CreateTemp makes it 0600
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// createLockedTemp creates and flocks a temporary file beside path. A
+// cleaner may take a new file for debris in the instant before it is
+// flocked; the file is then unlinked or its flock taken, and another is made.
+func createLockedTemp(path string) (*os.File, error) {
+	for range 10 {
+		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+		if err != nil {
+			return nil, err
+		}
+		var st unix.Stat_t
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && unix.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0 {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("%s: cannot make a temporary file beside it", path)
+}
+
+// CleanStaleTemps removes the temporary files that writeFileAtomic left
+// beside path when its process was killed: names .<name>.tmp<digits> (the
+// only ones it makes) whose flock is free. With dryRun it removes nothing.
+// It returns the bytes freed (or that would be).
+func CleanStaleTemps(path string, dryRun bool) (int64, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	prefix := "." + base + ".tmp"
+	var freed int64
+	var errs []error
+	for _, e := range ents {
+		digits := strings.TrimPrefix(e.Name(), prefix)
+		if !e.Type().IsRegular() || len(digits) == len(e.Name()) || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue // renamed or removed meanwhile
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil { // its writer is gone
+			if fi, err := f.Stat(); err == nil {
+				if dryRun {
+					freed += fi.Size()
+				} else if err := os.Remove(p); err == nil {
+					freed += fi.Size()
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+		}
+		f.Close()
+	}
+	return freed, errors.Join(errs...)
 }
 
 // relPath shows p relative to dir when it lies below it, else as is.

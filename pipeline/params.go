@@ -29,23 +29,25 @@ type paramDecoder struct {
 	l      *loader
 	nodes  map[string]*yaml.Node // written values by key path ("a.b", "list[2]")
 	failed bool                  // a value could not be decoded
+	paths  map[string]Pos        // where each Path parameter is written, by key path
 }
 
 // decodeParams returns k's parameters with n (nil: none written) decoded
 // over the defaults, tags checked, Paths made absolute and the Validator
-// consulted. at is where to report problems with values not written.
-func (l *loader) decodeParams(k stages.Kind, n, at *yaml.Node) any {
+// consulted. at is where to report problems with values not written. It
+// also returns where each Path parameter is written (see Stage.PathPos).
+func (l *loader) decodeParams(k stages.Kind, n, at *yaml.Node) (any, map[string]Pos) {
 	p := k.NewParams()
 	if p == nil {
 		if n != nil && !isNull(n) && !(n.Kind == yaml.MappingNode && len(n.Content) == 0) {
 			l.errorf(n, "params: kind %s takes no parameters", k.Name())
 		}
-		return nil
+		return nil, nil
 	}
 	v := reflect.ValueOf(p)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		l.errorf(at, "params: kind %s's NewParams returns %T, not a pointer to a struct (a bug in the kind)", k.Name(), p)
-		return p
+		return p, nil
 	}
 	d := &paramDecoder{l: l, nodes: map[string]*yaml.Node{}}
 	if n != nil {
@@ -61,7 +63,7 @@ func (l *loader) decodeParams(k stages.Kind, n, at *yaml.Node) any {
 			l.errorf(n, "%s: %s", paramLabel(fe.Field), fe.Msg)
 		}
 	}
-	return p
+	return p, d.paths
 }
 
 // label names a key path in messages: "params.a.b".
@@ -475,7 +477,9 @@ func numberOf(v reflect.Value) (float64, string, bool) {
 }
 
 // resolvePath makes Path v absolute (relative to the experiment file's
-// folder) and checks that it exists. An empty Path stays empty.
+// folder) and checks that it is a regular file or a folder (symlinks
+// followed): opening a named pipe or a device would block or never end. An
+// empty Path stays empty.
 func (d *paramDecoder) resolvePath(v reflect.Value, path string, at *yaml.Node) {
 	s := v.String()
 	if s == "" {
@@ -486,24 +490,33 @@ func (d *paramDecoder) resolvePath(v reflect.Value, path string, at *yaml.Node) 
 		p = filepath.Join(d.l.dir, p)
 	}
 	p = filepath.Clean(p)
+	v.SetString(p)
+	if at != nil && at.Line > 0 {
+		if d.paths == nil {
+			d.paths = map[string]Pos{}
+		}
+		d.paths[path] = Pos{File: d.l.file, Line: at.Line, Col: at.Column}
+	}
 	if d.l.opt.SkipFileChecks {
-		v.SetString(p)
 		return
 	}
-	if _, err := os.Stat(p); err != nil {
-		written := s
-		if o, ok := d.l.orig[d.nodes[path]]; ok {
-			written = o
-		}
-		var pe *fs.PathError
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			d.l.errorf(at, "%s: no such file or folder: %s (resolved to %s)", paramLabel(path), written, p)
-		case errors.As(err, &pe):
-			d.l.errorf(at, "%s: %s (resolved to %s): %v", paramLabel(path), written, p, pe.Err)
-		default:
-			d.l.errorf(at, "%s: %v", paramLabel(path), err)
-		}
+	written := s
+	if o, ok := d.l.orig[d.nodes[path]]; ok {
+		written = o
 	}
-	v.SetString(p)
+	fi, err := os.Stat(p)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.l.errorf(at, "%s: no such file or folder: %s (resolved to %s)", paramLabel(path), written, p)
+	case errors.As(err, &pe):
+		d.l.errorf(at, "%s: %s (resolved to %s): %v", paramLabel(path), written, p, pe.Err)
+	case err != nil:
+		d.l.errorf(at, "%s: %v", paramLabel(path), err)
+	case !fi.IsDir() && !fi.Mode().IsRegular():
+		d.l.errorf(at, "%s: %s (resolved to %s) is %s, not a regular file or folder", paramLabel(path), written, p, fileType(fi.Mode()))
+	default:
+		return
+	}
+	d.failed = true // the kind's Validate must not open it
 }

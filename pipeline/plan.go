@@ -39,7 +39,12 @@ func NewPlan(exp *Experiment, d PathDigester) (*Plan, error) {
 		st := exp.Stage(name)
 		c, err := canonicalParams(st.Params, exp.Dir, d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: stage %q: %w", st.Pos, st.Name, err)
+			pos := st.Pos
+			var pe *pathError
+			if errors.As(err, &pe) && st.PathPos[pe.param].Line > 0 {
+				pos = st.PathPos[pe.param]
+			}
+			return nil, fmt.Errorf("%s: stage %q: %w", pos, st.Name, err)
 		}
 		n := &Node{Stage: st, Params: c}
 		for _, in := range st.Inputs {

@@ -14,7 +14,11 @@ func TestLoadProblems(t *testing.T) {
 		name, text string
 		want       []string
 	}{
-		{"syntax scanner", "stages:\n  a: \"open\n", []string{`2:1: YAML: found unexpected end of stream`}},
+		{"syntax scanner", "stages:\n  a: \"open\n", []string{`2:6: YAML: the string opened by " here is never closed (found unexpected end of stream)`}},
+		{"unclosed quote on line 1", "name: 'x\nstages:\n  a: 1\n", []string{`1:7: YAML: the string opened by ' here is never closed`}},
+		{"tab", "stages:\n  a:\n\tkind: x\n", []string{`3:1: YAML: a tab character: YAML indents with spaces, never tabs`}},
+		{"results is a file", "results: exp.yaml\nstages:\n" + src, []string{`1:10: results: `}},
+		{"cache is a file", "cache: exp.yaml\nstages:\n" + src, []string{`1:8: cache: `}},
 		{"syntax parser", "stages:\n  a:\n    - x\n   y: 2\n", []string{`4:1: YAML: did not find expected key`}},
 		{"syntax first line", "a: b: c\n", []string{`1:1: YAML: mapping values are not allowed in this context`}},
 		{"unknown anchor", "stages:\n  a: *nope\n", []string{`2:6: YAML: unknown anchor 'nope' referenced`}},

@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +214,7 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced,
 	start := time.Now()
 	if err := runKind(ctx, st.Kind, job); err != nil {
 		_ = txn.Abort()
-		return nil, false, err
+		return nil, false, txn.Relative(err)
 	}
 	if err := ctx.Err(); err != nil {
 		_ = txn.Abort()
@@ -257,116 +253,33 @@ func runKind(ctx context.Context, k stages.Kind, job *stages.Job) (err error) {
 func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) error {
 	var errs *multierror.Error
 	stagesNow := map[string]bool{}
+	done := map[string]*cache.Entry{}
 	for _, o := range list {
 		stagesNow[o.Stage] = true
 		if o.Entry == nil || o.Err != nil {
 			continue
 		}
-		e := o.Entry
-		if err := linkResults(filepath.Join(p.Exp.ResultsDir, o.Stage), e, store.Root()); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("results of %s: %w", o.Stage, err))
-		}
-		lock.Stages[o.Stage] = lockStage(p.index[o.Stage], e)
+		done[o.Stage] = o.Entry
+		lock.Stages[o.Stage] = lockStage(p.index[o.Stage], o.Entry)
+	}
+	if err := publishResults(p.Exp, done, stagesNow, store.Root()); err != nil {
+		errs = multierror.Append(errs, err)
 	}
 	for name := range lock.Stages {
 		if !stagesNow[name] {
 			delete(lock.Stages, name)
 		}
 	}
-	if ents, err := os.ReadDir(p.Exp.ResultsDir); err == nil {
-		for _, d := range ents {
-			if d.IsDir() && !stagesNow[d.Name()] { // a stage no longer in the experiment
-				dir := filepath.Join(p.Exp.ResultsDir, d.Name())
-				if err := pruneLinks(dir, nil, store.Root()); err != nil {
-					errs = multierror.Append(errs, fmt.Errorf("results of removed stage %s: %w", d.Name(), err))
-				}
-				_ = os.Remove(dir) // only if nothing of the user's is left
-			}
+	lock.Experiment = p.Exp.Name
+	for _, f := range []string{p.Exp.LockFile, RecordPath(p.Exp)} {
+		if _, err := CleanStaleTemps(f, false); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("stale temporary files: %w", err))
 		}
 	}
-	lock.Experiment = p.Exp.Name
 	if err := lock.Write(p.Exp.LockFile); err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
 	}
 	return errs.ErrorOrNil()
-}
-
-// linkResults makes dir hold a relative symlink to each file of e. Links it
-// made before that no longer name an output are removed; anything else a
-// user put there is left alone.
-func linkResults(dir string, e *cache.Entry, cacheRoot string) error {
-	want := map[string]bool{}
-	for _, f := range e.Manifest.Files {
-		want[filepath.FromSlash(f.Name)] = true
-		link := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-			return err
-		}
-		target, err := filepath.Rel(filepath.Dir(link), filepath.Join(e.Dir, filepath.FromSlash(f.Name)))
-		if err != nil {
-			return err
-		}
-		if cur, err := os.Readlink(link); err == nil && cur == target {
-			continue
-		}
-		if fi, err := os.Lstat(link); err == nil && (fi.Mode()&os.ModeSymlink == 0 || !intoCache(link, cacheRoot)) {
-			return fmt.Errorf("%s exists and is not a link made by this program; move it away", link)
-		}
-		tmp := link + ".tmp-link"
-		_ = os.Remove(tmp)
-		if err := os.Symlink(target, tmp); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, link); err != nil {
-			return err
-		}
-	}
-	return pruneLinks(dir, want, cacheRoot)
-}
-
-// pruneLinks removes the links under dir that point into the cache and are
-// not in want (paths relative to dir), and then the folders they leave
-// empty. Anything else is the user's and stays.
-func pruneLinks(dir string, want map[string]bool, cacheRoot string) error {
-	var dirs []string
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			dirs = append(dirs, path)
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if d.Type()&os.ModeSymlink == 0 || want[rel] || !intoCache(path, cacheRoot) {
-			return nil
-		}
-		return os.Remove(path)
-	})
-	for i := len(dirs) - 1; i > 0; i-- { // deepest first; dir itself is the caller's
-		_ = os.Remove(dirs[i]) // fails, as it should, if not empty
-	}
-	return err
-}
-
-// entryPath matches a file inside a cache entry: …/entries/ab/ab12…/name.
-var entryPath = regexp.MustCompile(`/entries/[0-9a-f]{2}/[0-9a-f]{64}/`)
-
-// intoCache tells whether the symlink at path is one this program made: it
-// points into the cache, or into an entry of another cache (the results
-// folder of a run with another --cache).
-func intoCache(path, cacheRoot string) bool {
-	target, err := os.Readlink(path)
-	if err != nil {
-		return false
-	}
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(filepath.Dir(path), target)
-	}
-	target = filepath.Clean(target)
-	root, err := filepath.Abs(cacheRoot)
-	return err == nil && strings.HasPrefix(target, root+string(filepath.Separator)) ||
-		entryPath.MatchString(filepath.ToSlash(target))
 }
 
 // Status decides every stage of p without running or writing anything.

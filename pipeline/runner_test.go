@@ -2,12 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"selectivity/cache"
 	"selectivity/pipeline/digest"
@@ -457,5 +461,115 @@ func TestLockFileConflictsAndRenames(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(p.Exp.ResultsDir, "b2", "values.txt")); err != nil {
 		t.Error(err)
+	}
+}
+
+// A results folder shared with the user's files (results: . in a git
+// repository) loses nothing of theirs, empty folders included, when stages
+// come and go; the folders the runner made for removed stages go.
+func TestResultsInARepositoryTouchOnlyWhatTheRunMade(t *testing.T) {
+	repo := t.TempDir()
+	for _, d := range []string{".git/refs/heads", ".git/objects/pack", "data/empty", "b"} {
+		if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := write(t, repo, ".git/HEAD", "ref: refs/heads/main\n")
+	cacheDir := t.TempDir()
+	f := write(t, repo, "exp.yaml", "cache: "+cacheDir+"\nresults: .\n"+chain)
+	mustRun(t, f)
+	if _, err := os.Stat(filepath.Join(repo, "a", "values.txt")); err != nil {
+		t.Fatalf("no results link: %v", err)
+	}
+	// Stage b's folder existed before the run: emptied, it stays.
+	write(t, repo, "exp.yaml", "cache: "+cacheDir+"\nresults: .\nstages:\n  a: {kind: test-source, params: {value: 2}}\n")
+	mustRun(t, f)
+	for _, d := range []string{".git/refs/heads", ".git/objects/pack", "data/empty", "b", "a"} {
+		if fi, err := os.Stat(filepath.Join(repo, d)); err != nil || !fi.IsDir() {
+			t.Errorf("folder %s: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(head); err != nil {
+		t.Error(err)
+	}
+	for _, gone := range []string{"b/values.txt", "sa", "sb", "total"} {
+		if _, err := os.Lstat(filepath.Join(repo, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s of a removed stage stays: %v", gone, err)
+		}
+	}
+}
+
+// Two experiments with one results folder keep each other's links.
+func TestExperimentsSharingAResultsFolder(t *testing.T) {
+	dir := t.TempDir()
+	one := write(t, dir, "one.yaml", "results: shared\nstages:\n  a: {kind: test-source, params: {value: 2}}\n")
+	two := write(t, dir, "two.yaml", "results: shared\nstages:\n  b: {kind: test-source, params: {value: 3}}\n")
+	mustRun(t, one)
+	mustRun(t, two)
+	mustRun(t, one)
+	for _, l := range []string{"shared/a/values.txt", "shared/b/values.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, l)); err != nil {
+			t.Errorf("link %s: %v", l, err)
+		}
+	}
+}
+
+// A lock-file write killed before its rename leaves .<exp>.lock.tmpNNN;
+// the next run removes it, and only it: not a temporary file being written
+// (flocked), nor a name of another pattern.
+func TestRunRemovesStaleLockTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	stale := write(t, dir, ".exp.lock.tmp123456", "schema: 1\n")
+	busy := write(t, dir, ".exp.lock.tmp777", "schema: 1\n")
+	other := write(t, dir, ".exp.lock.tmp12x", "mine")
+	h, err := os.Open(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := unix.Flock(int(h.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, f)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file stays: %v", err)
+	}
+	for _, p := range []string{busy, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+}
+
+// A temporary link of a run killed between making it and renaming it into
+// place is removed by the next run; one of a live process is not.
+func TestStaleTemporaryLinksAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "exp.yaml", chain)
+	mustRun(t, f)
+	p, _ := plan(t, f)
+	folder := filepath.Join(p.Exp.ResultsDir, "a")
+	target, err := os.Readlink(filepath.Join(folder, "values.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil { // a pid that is gone
+		t.Fatal(err)
+	}
+	dead := filepath.Join(folder, fmt.Sprintf(".values.txt.tmp-link.%d.0123456789ab", cmd.Process.Pid))
+	live := filepath.Join(folder, fmt.Sprintf(".values.txt.tmp-link.%d.0123456789ab", os.Getppid()))
+	for _, l := range []string{dead, live} {
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRun(t, f)
+	if _, err := os.Lstat(dead); !os.IsNotExist(err) {
+		t.Errorf("temporary link of a dead process stays: %v", err)
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("temporary link of a live process removed: %v", err)
 	}
 }

@@ -136,7 +136,36 @@ func (l *loader) yamlError(err error, data []byte) {
 			col = 1 + i - (bytes.LastIndexByte(data[:i], '\n') + 1)
 		}
 	}
-	l.report(&Error{Pos: Pos{File: l.file, Line: max(line, 1), Col: col}, Msg: "YAML: " + msg})
+	line = max(line, 1)
+	text := ""
+	if line <= len(lines) {
+		text = string(lines[line-1])
+	}
+	switch {
+	case strings.Contains(msg, "cannot start any token") && strings.Contains(text, "\t"):
+		col = 1 + strings.IndexByte(text, '\t')
+		msg = "a tab character: YAML indents with spaces, never tabs (" + msg + ")"
+	case strings.Contains(msg, "unexpected end of stream"):
+		if q := openingQuote(text); q >= 0 {
+			col = 1 + q
+			msg = fmt.Sprintf("the string opened by %c here is never closed (%s)", text[q], msg)
+		}
+	}
+	l.report(&Error{Pos: Pos{File: l.file, Line: line, Col: col}, Msg: "YAML: " + msg})
+}
+
+// openingQuote returns the index in line of the first quote that starts a
+// quoted scalar (at the start, or after a space, ':', ',', '[', '{' or
+// '-'), or -1.
+func openingQuote(line string) int {
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; c == '#' && (i == 0 || line[i-1] == ' ') {
+			return -1
+		} else if (c == '"' || c == '\'') && (i == 0 || strings.IndexByte(" \t:,[{-", line[i-1]) >= 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // parses tells whether data is a valid YAML stream.

@@ -55,6 +55,30 @@ type Slot struct {
 	// Many slots take any number of stages, e.g. every expansion of a
 	// matrix stage; other slots take exactly one.
 	Many bool
+	// Accepts lists the outputs (see Producer) the slot reads: a stage
+	// whose kind produces anything else is refused at validation. Empty:
+	// any stage.
+	Accepts []string
+}
+
+// What kinds produce, for Producer and Slot.Accepts.
+const (
+	Images            = "images"             // stimuli: pixels and labels
+	Network           = "network"            // model: weights
+	TrainedNetwork    = "trained network"    // train: checkpoints and training curve
+	UnitActivations   = "unit activations"   // extract
+	KernelActivations = "kernel activations" // aggregate
+	Selectivity       = "selectivity"        // metric: per-unit or per-kernel values and selections
+	Correlations      = "correlations"       // correlate
+	Decoding          = "decoding"           // decode: accuracies
+	LesionEffects     = "lesion effects"     // lesion
+)
+
+// Producer is implemented by kinds that declare what their outputs are
+// ("images", "network", ...), against the Accepts of the slots they fill.
+// Kinds that do not declare it fill any slot.
+type Producer interface {
+	Produces() string
 }
 
 // Path is a file or folder named by a parameter; see Kind.

@@ -157,7 +157,14 @@ func (h *Hasher) File(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("digest: %s: %w", path, err)
 	}
-	f, err := os.Open(abs)
+	if info, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("digest: %w", err)
+	} else if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("digest: %s: not a regular file", path)
+	}
+	// Non-blocking, so that a file swapped for a FIFO since the check
+	// cannot make the open wait for a writer.
+	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("digest: %w", err)
 	}
@@ -238,11 +245,14 @@ func (h *Hasher) Dir(path string) (string, error) {
 	if !info.IsDir() {
 		return "", fmt.Errorf("digest: %s: not a folder", path)
 	}
-	var files []dirFile
-	ancestors := map[[2]uint64]bool{}
-	if err := walk(abs, "", info, ancestors, &files); err != nil {
+	w := &walker{ancestors: map[[2]uint64]bool{}, budget: maxEntries}
+	if err := w.walk(abs, "", info); err != nil {
+		if errors.Is(err, errBudget) {
+			return "", fmt.Errorf("digest: %s: more than %d files and folders (counting each path through symlinks); is there a symlink maze?", path, maxEntries)
+		}
 		return "", err
 	}
+	files := w.files
 	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
 
 	digests, err := h.files(files)
@@ -260,17 +270,31 @@ func (h *Hasher) Dir(path string) (string, error) {
 	return Prefix + hex.EncodeToString(sum.Sum(nil)), nil
 }
 
-// walk collects the regular files under dir (whose FileInfo is info),
-// following symlinks. ancestors holds the (device, inode) of the folders
-// on the current path, to detect cycles.
-func walk(dir, rel string, info fs.FileInfo, ancestors map[[2]uint64]bool, files *[]dirFile) error {
+// maxEntries bounds the files and folders Dir visits, counting a file or
+// folder once for every path to it: links that share their targets
+// (25 levels of two links each to the next are 2²⁴ paths to one image)
+// would otherwise keep it walking for hours without a cycle. Stimulus sets
+// hold thousands to a few hundred thousand images. A variable for tests.
+var maxEntries = 1_000_000
+
+var errBudget = errors.New("walk budget exhausted")
+
+// walker collects the regular files under a folder, following symlinks.
+type walker struct {
+	ancestors map[[2]uint64]bool // (device, inode) of the folders on the current path, for cycles
+	budget    int                // entries left to visit
+	files     []dirFile
+}
+
+// walk collects the regular files under dir (whose FileInfo is info).
+func (w *walker) walk(dir, rel string, info fs.FileInfo) error {
 	id := statEntry(info)
 	key := [2]uint64{id.Dev, id.Inode}
-	if ancestors[key] {
+	if w.ancestors[key] {
 		return fmt.Errorf("digest: %s: symlink cycle (leads back to a folder that contains it)", dir)
 	}
-	ancestors[key] = true
-	defer delete(ancestors, key)
+	w.ancestors[key] = true
+	defer delete(w.ancestors, key)
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -279,6 +303,9 @@ func walk(dir, rel string, info fs.FileInfo, ancestors map[[2]uint64]bool, files
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
+		}
+		if w.budget--; w.budget < 0 {
+			return errBudget
 		}
 		p := filepath.Join(dir, e.Name())
 		r := e.Name()
@@ -294,11 +321,11 @@ func walk(dir, rel string, info fs.FileInfo, ancestors map[[2]uint64]bool, files
 		}
 		switch {
 		case info.IsDir():
-			if err := walk(p, r, info, ancestors, files); err != nil {
+			if err := w.walk(p, r, info); err != nil {
 				return err
 			}
 		case info.Mode().IsRegular():
-			*files = append(*files, dirFile{rel: r, path: p})
+			w.files = append(w.files, dirFile{rel: r, path: p})
 		default:
 			return fmt.Errorf("digest: %s: not a regular file or folder (%s)", p, info.Mode().Type())
 		}

@@ -476,3 +476,54 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A named pipe is refused without being opened: opening it would wait for
+// a writer forever.
+func TestFileRefusesANamedPipe(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "weights.pt")
+	if err := unix.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newHasher(t, "").Path(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("Path(fifo): %v", err)
+	}
+}
+
+// maze makes levels folders under dir, each with two links to the next,
+// the last holding one image: 2^(levels-1) paths to it, and no cycle.
+func maze(t *testing.T, dir string, levels int) {
+	t.Helper()
+	for i := levels - 1; i >= 0; i-- {
+		d := filepath.Join(dir, fmt.Sprintf("l%02d", i))
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if i == levels-1 {
+			write(t, filepath.Join(d, "face.png"), "png")
+			continue
+		}
+		for _, name := range []string{"a", "b"} {
+			if err := os.Symlink(fmt.Sprintf("../l%02d", i+1), filepath.Join(d, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// A symlink maze exhausts the walk budget with an error naming the
+// folder, instead of walking every path.
+func TestDirWalkBudget(t *testing.T) {
+	dir := t.TempDir()
+	maze(t, dir, 12)
+	root := filepath.Join(dir, "l00")
+	h := newHasher(t, "")
+	if _, err := h.Dir(root); err != nil { // 2^11 paths: within the budget
+		t.Fatal(err)
+	}
+	defer func(n int) { maxEntries = n }(maxEntries)
+	maxEntries = 1000
+	_, err := h.Dir(root)
+	if err == nil || !strings.Contains(err.Error(), root+": more than 1000 files and folders") || !strings.Contains(err.Error(), "symlink maze") {
+		t.Fatalf("Dir(maze): %v", err)
+	}
+}

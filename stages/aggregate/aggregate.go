@@ -68,9 +68,10 @@ func (kind) Version() string { return "1" }
 func (kind) Doc() string {
 	return "kernel-level activations: each channel's spatial map reduced per image by mean, l2 or max"
 }
-func (kind) NewParams() any { return &Params{Method: "l2"} }
+func (kind) NewParams() any   { return &Params{Method: "l2"} }
+func (kind) Produces() string { return stages.KernelActivations }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Doc: "an extract stage (unit-level layers and images.arrow)"}}
+	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations}, Doc: "an extract stage (unit-level layers and images.arrow)"}}
 }
 
 // Run writes, for each selected layer, <layer>.arrow: a matrix of images ×

@@ -90,10 +90,11 @@ func (kind) Version() string { return "1" }
 func (kind) Doc() string {
 	return "Spearman ρ between per-item values: every metric pair per layer (consistency), or any two columns"
 }
-func (kind) NewParams() any { return &Params{Mode: "metrics"} }
+func (kind) NewParams() any   { return &Params{Mode: "metrics"} }
+func (kind) Produces() string { return stages.Correlations }
 func (kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: "values", Many: true, Doc: "mode metrics: metric stages"},
+		{Name: "values", Many: true, Accepts: []string{stages.Selectivity}, Doc: "mode metrics: metric stages"},
 		{Name: "x", Doc: "mode values: the stage holding x_column"},
 		{Name: "y", Doc: "mode values: the stage holding y_column"},
 	}

@@ -167,11 +167,12 @@ func (Kind) Version() string { return "1" }
 func (Kind) Doc() string {
 	return "face-identity decoding (linear SVM, leave-one-image-out) from each metric's top-N kernels, with random and all-kernel baselines"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.Decoding }
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: "features", Required: true, Doc: "aggregate stage on an identity set: the layer's kernel-level (l2) features"},
-		{Name: "metrics", Required: true, Many: true, Doc: "metric stages on the category set, ranking the layer's kernels"},
+		{Name: "features", Required: true, Accepts: []string{stages.KernelActivations}, Doc: "aggregate stage on an identity set: the layer's kernel-level (l2) features"},
+		{Name: "metrics", Required: true, Many: true, Accepts: []string{stages.Selectivity}, Doc: "metric stages on the category set, ranking the layer's kernels"},
 	}
 }
 

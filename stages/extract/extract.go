@@ -140,11 +140,12 @@ func (Kind) Version() string { return "3" }
 func (Kind) Doc() string {
 	return "post-ReLU activations of a network's layers (and optionally logits) for every stimulus, streamed to one Arrow matrix per layer"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.UnitActivations }
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: "stimuli", Required: true, Doc: "a stimuli stage: the images"},
-		{Name: "model", Required: true, Doc: "a model stage: the network"},
+		{Name: "stimuli", Required: true, Accepts: []string{stages.Images}, Doc: "a stimuli stage: the images"},
+		{Name: "model", Required: true, Accepts: []string{stages.Network}, Doc: "a model stage: the network"},
 	}
 }
 

@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,7 +26,8 @@ import (
 //     every line a bare name whose index is its position among the non-empty
 //     lines (ImageNet-style class lists). Lines starting with # are comments.
 //
-// Names must be unique; indices must be ≥ 0 (several names may share one).
+// Names must be unique; indices must be ≥ 0. Several names may share an
+// index (aliases), but not two that the stimuli use: see classIndices.
 func ReadClassMap(path string) (map[string]int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -84,25 +86,41 @@ func parseJSON(data []byte) (map[string]int, error) {
 		}
 		return b.m, nil
 	}
-	var obj map[string]json.Number
+	// Read pair by pair: decoding into a map would keep the last of two
+	// equal keys without a word.
+	bad := func(err error) error {
+		return fmt.Errorf("want an object of name: index or an array of names: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("want an object of name: index or an array of names: %w", err)
+	if tok, err := dec.Token(); err != nil {
+		return nil, bad(err)
+	} else if tok != json.Delim('{') {
+		return nil, bad(fmt.Errorf("found %v", tok))
 	}
-	names := make([]string, 0, len(obj))
-	for n := range obj {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		i, err := strconv.Atoi(obj[n].String())
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%q: index %s is not an integer", n, obj[n])
+			return nil, bad(err)
+		}
+		n := tok.(string) // object keys are strings
+		var v json.Number
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%q: want an integer index: %w", n, err)
+		}
+		i, err := strconv.Atoi(v.String())
+		if err != nil {
+			return nil, fmt.Errorf("%q: index %s is not an integer", n, v)
 		}
 		if err := b.add(n, i, fmt.Sprintf("%q", n)); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, bad(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad(errors.New("data after the object"))
 	}
 	return b.m, nil
 }

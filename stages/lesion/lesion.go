@@ -161,12 +161,13 @@ func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
 	return "per-kernel lesion effects (loss increase, accuracy drop) on the network's own task, optionally greedy"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.LesionEffects }
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: "model", Required: true, Doc: "model stage: the network"},
-		{Name: "stimuli", Required: true, Doc: "stimuli stage: the (face) task images, classes named by identity or category"},
-		{Name: "object_stimuli", Doc: "stimuli stage: a second (object) task"},
+		{Name: "model", Required: true, Accepts: []string{stages.Network}, Doc: "model stage: the network"},
+		{Name: "stimuli", Required: true, Accepts: []string{stages.Images}, Doc: "stimuli stage: the (face) task images, classes named by identity or category"},
+		{Name: "object_stimuli", Accepts: []string{stages.Images}, Doc: "stimuli stage: a second (object) task"},
 	}
 }
 
@@ -387,7 +388,21 @@ func classIndices(names []string, from, mapPath string, modelNames []string) ([]
 			out[i] = c
 		}
 		if len(bad) > 0 {
-			return nil, fmt.Errorf("%d names are not in %s: %s", len(bad), src, list(bad))
+			verb := "names are"
+			if len(bad) == 1 {
+				verb = "name is"
+			}
+			return nil, fmt.Errorf("%d %s not in %s: %s", len(bad), verb, src, list(bad))
+		}
+		// Two labels of the task on one output: the network cannot tell
+		// them apart, so its accuracy and loss on them mean nothing.
+		first := map[int]string{}
+		for i, n := range names {
+			if prev, ok := first[out[i]]; !ok {
+				first[out[i]] = n
+			} else if prev != n {
+				return nil, fmt.Errorf("%s: %q and %q are both output %d; the network cannot tell them apart", src, prev, n, out[i])
+			}
 		}
 	case "order":
 		pos := map[string]int{}

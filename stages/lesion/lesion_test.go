@@ -195,8 +195,8 @@ func TestLabelErrors(t *testing.T) {
 	check("missing", p, strconv.Quote(missing))
 	// An index beyond the head.
 	big := map[string]int{}
-	for k := range f.Face.ClassMap {
-		big[k] = 10
+	for k, v := range f.Face.ClassMap {
+		big[k] = 10 + v
 	}
 	p = DefaultParams()
 	p.ClassMap = stages.Path(classMapJSON(t, big))

@@ -192,8 +192,9 @@ func (kind) NewParams() any {
 	}
 }
 
+func (kind) Produces() string { return stages.Selectivity }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
 }
 
 // Run computes the metrics of every selected layer; see the package doc.

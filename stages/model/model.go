@@ -118,9 +118,10 @@ func (Kind) Version() string { return "1" }
 func (Kind) Doc() string {
 	return "a network's weights: torchvision-style random init from a seed, or a PyTorch/safetensors checkpoint, checked against the architecture"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.Network }
 func (Kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: slotTrain, Doc: "init: train: the train stage whose weights are loaded"}}
+	return []stages.Slot{{Name: slotTrain, Accepts: []string{stages.TrainedNetwork}, Doc: "init: train: the train stage whose weights are loaded"}}
 }
 
 // slotTrain is the input of init: train.

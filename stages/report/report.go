@@ -109,11 +109,11 @@ func (Kind) NewParams() any { return DefaultParams() }
 
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
-		{Name: slotTraining, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
-		{Name: slotSummary, Many: true, Doc: "metric stages: % selected per layer (Fig. 1b/1c)"},
-		{Name: slotConsistency, Many: true, Doc: "correlate stages, mode metrics: inter-metric consistency (Fig. 1f)"},
-		{Name: slotLesion, Many: true, Doc: "correlate stages, mode values, metric value vs lesion measure (Fig. 1d)"},
-		{Name: slotDecoding, Many: true, Doc: "decode stages: identity decoding accuracy (Fig. 1e)"},
+		{Name: slotTraining, Accepts: []string{stages.TrainedNetwork}, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
+		{Name: slotSummary, Many: true, Accepts: []string{stages.Selectivity}, Doc: "metric stages: % selected per layer (Fig. 1b/1c)"},
+		{Name: slotConsistency, Many: true, Accepts: []string{stages.Correlations}, Doc: "correlate stages, mode metrics: inter-metric consistency (Fig. 1f)"},
+		{Name: slotLesion, Many: true, Accepts: []string{stages.Correlations}, Doc: "correlate stages, mode values, metric value vs lesion measure (Fig. 1d)"},
+		{Name: slotDecoding, Many: true, Accepts: []string{stages.Decoding}, Doc: "decode stages: identity decoding accuracy (Fig. 1e)"},
 	}
 }
 

@@ -63,9 +63,11 @@ func Export(ctx context.Context, p *Params, dir string, opt ExportOptions) (int,
 			made[sub] = true
 		}
 	}
+	budget := imaging.NewBudget(imaging.DefaultBudget)
 	work := func(i int) (*imaging.Image, error) {
 		it := &s.items[i]
-		img, err := it.load()
+		img, release, err := it.load(budget)
+		defer release()
 		if err != nil {
 			return nil, err
 		}

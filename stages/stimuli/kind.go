@@ -53,6 +53,7 @@ func (Kind) NewParams() any { return DefaultParams() }
 
 // Inputs: none; the stimuli stage is a source.
 func (Kind) Inputs() []stages.Slot { return nil }
+func (Kind) Produces() string      { return stages.Images }
 
 // Run lists the set, preprocesses every image in parallel and writes
 // images.arrow, pixels.arrow and skipped.arrow (see the package comment).
@@ -166,9 +167,11 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 	bar := prog.Bar("preprocess", "images", int64(len(s.items)))
 	defer bar.Done()
 	out := &written{}
+	budget := imaging.NewBudget(imaging.DefaultBudget) // whatever the number of workers
 	work := func(i int) (*imaging.Image, error) {
 		it := &s.items[i]
-		img, err := it.load()
+		img, release, err := it.load(budget)
+		defer release()
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"selectivity/stages/stimuli/imaging"
 	"selectivity/stages/stimuli/synth"
@@ -31,16 +32,17 @@ type item struct {
 	draw     func() (*image.Gray, error)
 }
 
-// load decodes or draws the image.
-func (it *item) load() (*imaging.Image, error) {
+// load decodes or draws the image, a decoded one within budget b; call
+// release when done with the image.
+func (it *item) load(b *imaging.Budget) (img *imaging.Image, release func(), err error) {
 	if it.draw != nil {
 		g, err := it.draw()
 		if err != nil {
-			return nil, fmt.Errorf("stimuli: drawing %s: %w", it.path, err)
+			return nil, func() {}, fmt.Errorf("stimuli: drawing %s: %w", it.path, err)
 		}
-		return imaging.FromImage(g), nil
+		return imaging.FromImage(g), func() {}, nil
 	}
-	return imaging.DecodeFile(it.file)
+	return imaging.DecodeFileWithin(it.file, b)
 }
 
 // set is a listed stimulus set.
@@ -124,13 +126,24 @@ func isImage(name string) bool {
 	return false
 }
 
-// maxDepth bounds folder recursion (and symlink loops).
+// maxDepth bounds folder recursion.
 const maxDepth = 32
+
+// maxEntries bounds the files and folders one walk visits, counting each
+// once for every path to it, so that a maze of symlinks sharing their
+// targets (no cycle, 2²⁴ paths to one image) fails at once instead of
+// walking for hours. A variable for tests.
+var maxEntries = 1_000_000
 
 // scan holds what a folder walk found.
 type scan struct {
-	others int // files that are not JPEG or PNG
+	root      string
+	others    int // files that are not JPEG or PNG
+	visited   int
+	ancestors map[[2]uint64]bool // (device, inode) of the folders being walked
 }
+
+func newScan(root string) *scan { return &scan{root: root, ancestors: map[[2]uint64]bool{}} }
 
 // readDir lists dir's visible image files and subfolders (symlinks
 // followed), sorted naturally.
@@ -143,6 +156,9 @@ func (sc *scan) readDir(dir string) (files, dirs []string, err error) {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
 			continue
+		}
+		if sc.visited++; sc.visited > maxEntries {
+			return nil, nil, fmt.Errorf("stimuli: %s: more than %d files and folders (counting each path through symlinks); is there a symlink maze?", sc.root, maxEntries)
 		}
 		mode := e.Type()
 		if mode&os.ModeSymlink != 0 {
@@ -171,7 +187,20 @@ func (sc *scan) readDir(dir string) (files, dirs []string, err error) {
 // natural order folder by folder.
 func (sc *scan) walk(dir, rel string, depth int) ([]string, error) {
 	if depth > maxDepth {
-		return nil, fmt.Errorf("stimuli: %s: folders nested deeper than %d (a symlink loop?)", dir, maxDepth)
+		return nil, fmt.Errorf("stimuli: %s: folders nested deeper than %d", dir, maxDepth)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("stimuli: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok {
+		id := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+		if sc.ancestors[id] {
+			return nil, fmt.Errorf("stimuli: %s: symlink cycle (leads back to a folder that contains it)", dir)
+		}
+		sc.ancestors[id] = true
+		defer delete(sc.ancestors, id)
 	}
 	files, dirs, err := sc.readDir(dir)
 	if err != nil {
@@ -231,7 +260,7 @@ func folder(p *Params, logf logfFunc) (*set, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("stimuli: dataset path %s is not a folder", p.Path)
 	}
-	sc := &scan{}
+	sc := newScan(string(p.Path))
 	rootFiles, rootDirs, err := sc.readDir(root)
 	if err != nil {
 		return nil, err

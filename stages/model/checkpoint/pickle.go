@@ -248,10 +248,51 @@ func unpickle(r io.Reader, persistent func(any) (any, error)) (obj any, err erro
 		}
 	}
 	obj, err = u.Load()
+	var unsafe *unsafeGlobal
+	if errors.As(err, &unsafe) {
+		return nil, unsafe
+	}
 	if err != nil {
 		return nil, fmt.Errorf("malformed pickle: %s", shorten(err.Error()))
 	}
 	return obj, nil
+}
+
+// unsafeGlobal is a pickle's reference to a function that runs code or
+// touches the system (os.system, builtins.eval, subprocess.Popen, ...). The
+// loader never calls what a pickle references, but a checkpoint of weights
+// has no use for such a function: one that names it was made to attack
+// whoever loads it with torch.load, so it is refused, by name, as
+// torch.load(weights_only=True) refuses every global it does not know.
+type unsafeGlobal struct{ name string }
+
+func (e *unsafeGlobal) Error() string {
+	return fmt.Sprintf("the pickle references %s, which runs code or commands: refused (nothing was run; a checkpoint of weights never needs it, and torch.load would have run it)", e.name)
+}
+
+// unsafeModules are modules all of whose functions can run code or
+// commands, or reach the file system or network; unsafeBuiltins the
+// builtins that can.
+var (
+	unsafeModules = map[string]bool{
+		"os": true, "posix": true, "nt": true, "subprocess": true, "sys": true, "shutil": true,
+		"socket": true, "importlib": true, "ctypes": true, "pty": true, "runpy": true, "code": true,
+		"codeop": true, "marshal": true, "pickle": true, "_pickle": true, "webbrowser": true,
+		"multiprocessing": true, "signal": true, "platform": true, "commands": true, "popen2": true,
+		"pdb": true, "timeit": true, "urllib": true, "requests": true, "http": true, "ftplib": true,
+	}
+	unsafeBuiltins = map[string]bool{
+		"eval": true, "exec": true, "execfile": true, "compile": true, "open": true, "input": true,
+		"__import__": true, "getattr": true, "setattr": true, "delattr": true, "globals": true,
+		"locals": true, "vars": true, "breakpoint": true, "apply": true, "file": true,
+	}
+)
+
+// isUnsafe tells whether module.name is a global unsafeGlobal refuses.
+func isUnsafe(module, name string) bool {
+	root, _, _ := strings.Cut(module, ".")
+	return unsafeModules[root] ||
+		(module == "builtins" || module == "__builtin__") && unsafeBuiltins[name]
 }
 
 // shorten keeps error messages readable: gopickle formats whole objects with
@@ -272,8 +313,12 @@ func shorten(s string) string {
 // parameters and storages become lazy references (nothing is read until a
 // parameter is materialised), numpy scalars are decoded, and every other
 // class or function becomes a harmless genericClass so that optimizer
-// states, argparse namespaces and the like never break loading.
+// states, argparse namespaces and the like never break loading — except
+// functions that run code or commands, which are refused (unsafeGlobal).
 func findClass(module, name string) (any, error) {
+	if isUnsafe(module, name) {
+		return nil, &unsafeGlobal{name: module + "." + name}
+	}
 	switch module + "." + name {
 	case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3":
 		return rebuildTensor{v3: name == "_rebuild_tensor_v3"}, nil

@@ -188,7 +188,7 @@ func TestPickleBombs(t *testing.T) {
 	cyclic := func(p *pk) { p.str("cycle").op(']', 'q', 9, 'h', 9, 'a') }
 	unknown := func(p *pk) {
 		p.str("args").global("argparse", "Namespace").op(')', 0x81, '}').str("lr").op('G', 0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a, 's', 'b')
-		p.str("fn").global("os", "system").str("echo hi").op(0x85, 'R')
+		p.str("fn").global("functools", "partial").str("echo hi").op(0x85, 'R')
 	}
 	for name, extra := range map[string]func(*pk){"laughs": laughs, "cyclic": cyclic, "unknown": unknown} {
 		t.Run(name, func(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"sync"
 )
 
 // Limits on what the decoder accepts. They are checked on the header
@@ -110,6 +111,25 @@ var ErrTooLarge = errors.New("image too large")
 
 // DecodeFile reads and decodes a JPEG or PNG file. Errors name the file.
 func DecodeFile(path string) (*Image, error) {
+	img, release, err := DecodeFileWithin(path, nil)
+	release()
+	return img, err
+}
+
+// DecodeFileWithin is DecodeFile reserving from b (nil: no budget) the
+// memory the image needs, reckoned from its header before any pixel is
+// allocated; release gives it back once the caller is done with the image
+// (it is never nil).
+func DecodeFileWithin(path string, b *Budget) (img *Image, release func(), err error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return decodeWithin(data, path, b)
+}
+
+// readFile reads an encoded image of at most MaxFileBytes.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("imaging: %w", err)
@@ -126,7 +146,7 @@ func DecodeFile(path string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imaging: reading %s: %w", path, err)
 	}
-	return Decode(data, path)
+	return data, nil
 }
 
 // Decode decodes an in-memory JPEG or PNG; name is used in error messages.
@@ -137,20 +157,44 @@ func DecodeFile(path string) (*Image, error) {
 // convert("RGB") clips, so that is what the study's pipeline would have fed
 // the network (a 16-bit gray image with values above 255 comes out white).
 func Decode(data []byte, name string) (*Image, error) {
+	img, release, err := decodeWithin(data, name, nil)
+	release()
+	return img, err
+}
+
+// decodeWithin is Decode holding a reservation from b (nil: none) that
+// release gives back.
+func decodeWithin(data []byte, name string, b *Budget) (*Image, func(), error) {
+	none := func() {}
 	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("imaging: %s: %d bytes exceeds %d: %w", name, len(data), MaxFileBytes, ErrTooLarge)
+		return nil, none, fmt.Errorf("imaging: %s: %d bytes exceeds %d: %w", name, len(data), MaxFileBytes, ErrTooLarge)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("imaging: %s: reading header: %w", name, err)
+		return nil, none, fmt.Errorf("imaging: %s: reading header: %w", name, err)
 	}
 	if format != "jpeg" && format != "png" {
-		return nil, fmt.Errorf("imaging: %s: unsupported format %q (want JPEG or PNG)", name, format)
+		return nil, none, fmt.Errorf("imaging: %s: unsupported format %q (want JPEG or PNG)", name, format)
 	}
 	if err := checkSize(cfg.Width, cfg.Height, len(data)); err != nil {
-		return nil, fmt.Errorf("imaging: %s: %w", name, err)
+		return nil, none, fmt.Errorf("imaging: %s: %w", name, err)
 	}
+	release, err := b.reserve(DecodeCost(cfg.Width, cfg.Height))
+	if err != nil {
+		return nil, none, fmt.Errorf("imaging: %s: %dx%d: %w", name, cfg.Width, cfg.Height, err)
+	}
+	img, err := decode(data, name, format, cfg)
+	if err != nil {
+		release()
+		return nil, none, err
+	}
+	return img, release, nil
+}
+
+// decode decodes data, whose header cfg has been checked.
+func decode(data []byte, name, format string, cfg image.Config) (*Image, error) {
 	var img image.Image
+	var err error
 	if format == "jpeg" {
 		// 8-bit Huffman JPEGs: libjpeg-exact decoder. Others (CMYK,
 		// arithmetic, 12-bit): Go's decoder, off by a level or so on some
@@ -177,6 +221,63 @@ func Decode(data []byte, name string) (*Image, error) {
 		return nil, fmt.Errorf("imaging: %s: decoded %dx%d, header said %dx%d", name, b.Dx(), b.Dy(), cfg.Width, cfg.Height)
 	}
 	return FromImage(img), nil
+}
+
+// bytesPerPixel is what decoding and preprocessing one pixel may hold at
+// the peak: Go's PNG decoder's RGBA64 (8 bytes), the 8-bit copy (3), the
+// resampler's intermediate rows and the encoded data besides.
+const bytesPerPixel = 16
+
+// DecodeCost is the memory reserved from a Budget for a w×h image.
+func DecodeCost(w, h int) int64 { return int64(w) * int64(h) * bytesPerPixel }
+
+// DefaultBudget is what a stage's concurrent decodes may hold at once: the
+// largest image accepted (MaxPixels) fits, and however many workers decode,
+// together they stay within it.
+const DefaultBudget = 2 << 30
+
+// A Budget bounds the memory that images being decoded and preprocessed
+// hold at once, whatever the number of goroutines: each reserves its
+// DecodeCost before a pixel is allocated, waiting while others hold too
+// much, and releases it when done with the image.
+type Budget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	size int64
+	used int64
+}
+
+// NewBudget returns a budget of size bytes.
+func NewBudget(size int64) *Budget {
+	b := &Budget{size: size}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// reserve waits until n bytes are free and takes them; more than the whole
+// budget is an error. A nil budget reserves nothing.
+func (b *Budget) reserve(n int64) (release func(), err error) {
+	if b == nil {
+		return func() {}, nil
+	}
+	if n > b.size {
+		return nil, fmt.Errorf("needs %d MiB to decode, more than the %d MiB allowed: %w", n>>20, b.size>>20, ErrTooLarge)
+	}
+	b.mu.Lock()
+	for b.used+n > b.size {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.used -= n
+			b.mu.Unlock()
+			b.cond.Broadcast()
+		})
+	}, nil
 }
 
 func checkSize(w, h, n int) error {
