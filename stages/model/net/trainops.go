@@ -259,6 +259,7 @@ func (b *graphBuilder) convWeightGrad(c Conv, x, dy *G.Node) (*G.Node, error) {
 	oh, ow := outSize(h, c.Kernel, c.Stride, c.Pad), outSize(wd, c.Kernel, c.Stride, c.Pad)
 	k, p := c.In*c.Kernel*c.Kernel, oh*ow
 	mem := b.st.mem
+	acc := make([]float64, c.Out*k) // sumImages' scratch, kept with the op
 	o := b.op("ConvWeightGrad("+c.Prefix+")", tensor.Shape{c.Out, c.In, c.Kernel, c.Kernel}, []int{n * c.In * h * wd, n * c.Out * p},
 		func(out []float32, in [][]float32) error {
 			part := mem.get(n * c.Out * k)
@@ -287,22 +288,24 @@ func (b *graphBuilder) convWeightGrad(c Conv, x, dy *G.Node) (*G.Node, error) {
 			if err != nil {
 				return err
 			}
-			sumImages(out, part, n)
+			sumImages(out, part, n, acc)
 			return nil
 		})
 	return b.apply(o, nil, x, dy)
 }
 
 // sumImages sets out[i] = Σ_img part[img·len(out)+i], summed in image order
-// in float64.
-func sumImages(out, part []float32, n int) {
+// in float64 (acc: len(out) values of scratch).
+func sumImages(out, part []float32, n int, acc []float64) {
 	m := len(out)
-	for i := range out {
-		var s float64
-		for img := 0; img < n; img++ {
-			s += float64(part[img*m+i])
+	clear(acc)
+	for img := 0; img < n; img++ {
+		for i, v := range part[img*m : (img+1)*m] {
+			acc[i] += float64(v)
 		}
-		out[i] = float32(s)
+	}
+	for i, v := range acc {
+		out[i] = float32(v)
 	}
 }
 
