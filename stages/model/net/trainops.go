@@ -3,7 +3,6 @@ package net
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -51,11 +50,7 @@ func (o *tOp) CallsExtern() bool                              { return false }
 func (o *tOp) OverwritesInput() int                           { return -1 }
 func (o *tOp) String() string                                 { return o.name }
 func (o *tOp) WriteHash(h hash.Hash)                          { fmt.Fprint(h, o.name) }
-func (o *tOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	fmt.Fprint(h, o.name)
-	return h.Sum32()
-}
+func (o *tOp) Hashcode() uint32                               { return hashOf(o) }
 
 func (o *tOp) Do(in ...G.Value) (v G.Value, err error) {
 	defer o.st.catch(&err)
