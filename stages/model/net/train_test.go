@@ -295,8 +295,15 @@ func TestTrainErrors(t *testing.T) {
 	if _, _, err := tr.Step(cctx, x, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "canceled") {
 		t.Errorf("Step with a cancelled context: %v", err)
 	}
-	if _, _, err := tr.Step(ctx, x, []int{0, 1}); err != nil {
-		t.Errorf("Step after a cancelled one: %v", err)
+	late := &lateCancel{Context: ctx, after: 20} // cancelled inside the graph
+	if _, _, err := tr.Step(late, x, []int{0, 1}); err == nil || !strings.Contains(err.Error(), "training step stopped at") {
+		t.Errorf("Step cancelled midway: %v", err)
+	}
+	if len(tr.Grads()) != 0 {
+		t.Errorf("%d gradients after a failed Step, want none", len(tr.Grads()))
+	}
+	if _, _, err := tr.Step(ctx, x, []int{0, 1}); err != nil || len(tr.Grads()) != len(params) {
+		t.Errorf("Step after a cancelled one: %v, %d gradients", err, len(tr.Grads()))
 	}
 	opt := &SGD{Momentum: 0.9}
 	if err := opt.Update(0.1, params, map[string][]float32{"nope": {1}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
@@ -305,6 +312,20 @@ func TestTrainErrors(t *testing.T) {
 	if err := opt.Update(0.1, params, map[string][]float32{"features.0.bias": {1}}); err == nil || !strings.Contains(err.Error(), "1 values") {
 		t.Errorf("SGD with a short gradient: %v", err)
 	}
+}
+
+// lateCancel is a context whose Err turns to context.Canceled after a
+// number of calls.
+type lateCancel struct {
+	context.Context
+	after int
+}
+
+func (c *lateCancel) Err() error {
+	if c.after--; c.after < 0 {
+		return context.Canceled
+	}
+	return nil
 }
 
 // TestSGDMatchesTorch checks SGD's update rule on hand-computed values:

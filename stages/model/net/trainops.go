@@ -3,7 +3,6 @@ package net
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -51,11 +50,7 @@ func (o *tOp) CallsExtern() bool                              { return false }
 func (o *tOp) OverwritesInput() int                           { return -1 }
 func (o *tOp) String() string                                 { return o.name }
 func (o *tOp) WriteHash(h hash.Hash)                          { fmt.Fprint(h, o.name) }
-func (o *tOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	fmt.Fprint(h, o.name)
-	return h.Sum32()
-}
+func (o *tOp) Hashcode() uint32                               { return hashOf(o) }
 
 func (o *tOp) Do(in ...G.Value) (v G.Value, err error) {
 	defer o.st.catch(&err)
@@ -251,58 +246,59 @@ func (b *graphBuilder) convInputGrad(c Conv, w, dy *G.Node, n, h, wd int) (*G.No
 
 // convWeightGrad is the gradient of Conv2d with respect to its weight
 // (convolution_backward's grad_weight): Σ over images of dy·colᵀ (Out×K),
-// col being the image's im2col matrix, each image's term on the packed
-// SGEMM in parallel, then summed in image order (in float64).
+// col being the image's im2col matrix (packed straight from the image by
+// im2colT), each image's term on the packed SGEMM in parallel, then summed
+// in image order (in float64).
 func (b *graphBuilder) convWeightGrad(c Conv, x, dy *G.Node) (*G.Node, error) {
 	s := x.Shape()
 	n, h, wd := s[0], s[2], s[3]
 	oh, ow := outSize(h, c.Kernel, c.Stride, c.Pad), outSize(wd, c.Kernel, c.Stride, c.Pad)
 	k, p := c.In*c.Kernel*c.Kernel, oh*ow
 	mem := b.st.mem
+	acc := make([]float64, c.Out*k) // sumImages' scratch, kept with the op
 	o := b.op("ConvWeightGrad("+c.Prefix+")", tensor.Shape{c.Out, c.In, c.Kernel, c.Kernel}, []int{n * c.In * h * wd, n * c.Out * p},
 		func(out []float32, in [][]float32) error {
 			part := mem.get(n * c.Out * k)
 			defer mem.put(part)
 			kc := kBlock(p)
 			npan := (k + nr - 1) / nr
-			bufs, cols, packs := make([][]float32, workers()), make([][]float32, workers()), make([][]float32, workers())
+			bufs, packs := make([][]float32, workers()), make([][]float32, workers())
 			defer func() {
 				for i := range bufs {
 					if bufs[i] != nil {
 						mem.put(bufs[i])
-						mem.put(cols[i])
 						mem.put(packs[i])
 					}
 				}
 			}()
 			err := parallelFor(n, func(wk, img int) {
 				if bufs[wk] == nil {
-					bufs[wk], cols[wk], packs[wk] = mem.get(kc*npan*nr), mem.get(k*p), mem.get(packedSize(c.Out, p))
+					bufs[wk], packs[wk] = mem.get(kc*npan*nr), mem.get(packedSize(c.Out, p))
 				}
-				col := cols[wk]
-				im2colRows(col, in[0][img*c.In*h*wd:(img+1)*c.In*h*wd], &c, h, wd, ow)
 				a := packAInto(packs[wk], in[1][img*c.Out*p:(img+1)*c.Out*p], c.Out, p, nil)
-				a.gemmBlock(part[img*c.Out*k:], k, k, false, false, bufs[wk], packNK(col, p, k))
+				a.gemmBlock(part[img*c.Out*k:], k, k, false, false, bufs[wk], im2colT(in[0][img*c.In*h*wd:(img+1)*c.In*h*wd], &c, h, wd, ow))
 			})
 			if err != nil {
 				return err
 			}
-			sumImages(out, part, n)
+			sumImages(out, part, n, acc)
 			return nil
 		})
 	return b.apply(o, nil, x, dy)
 }
 
 // sumImages sets out[i] = Σ_img part[img·len(out)+i], summed in image order
-// in float64.
-func sumImages(out, part []float32, n int) {
+// in float64 (acc: len(out) values of scratch).
+func sumImages(out, part []float32, n int, acc []float64) {
 	m := len(out)
-	for i := range out {
-		var s float64
-		for img := 0; img < n; img++ {
-			s += float64(part[img*m+i])
+	clear(acc)
+	for img := 0; img < n; img++ {
+		for i, v := range part[img*m : (img+1)*m] {
+			acc[i] += float64(v)
 		}
-		out[i] = float32(s)
+	}
+	for i, v := range acc {
+		out[i] = float32(v)
 	}
 }
 
@@ -336,7 +332,8 @@ func (b *graphBuilder) biasGrad(layer string, dy *G.Node) (*G.Node, error) {
 // input lies inside the image, fn gets k, the channel, the run's first
 // column j (relative to p0), the offset in the channel's plane of its
 // first input value (the next ones follow at the conv's stride) and its
-// length. im2colRows and col2im are the two directions of this one map.
+// length. im2colT and col2im are the two directions of this one map (the
+// forward pass packs im2col with its own, faster walker, convLayer.im2col).
 func colRuns(c *Conv, h, w, ow, p0, cols int, fn func(k, ch, j, src, n int)) {
 	ks, s, pad := c.Kernel, c.Stride, c.Pad
 	for k := 0; k < c.In*ks*ks; k++ {
@@ -364,22 +361,24 @@ func colRuns(c *Conv, h, w, ow, p0, cols int, fn func(k, ch, j, src, n int)) {
 	}
 }
 
-// im2colRows writes the im2col matrix of one image (K×P row-major, zero
-// where the window leaves the image) into dst.
-func im2colRows(dst, src []float32, c *Conv, h, w, ow int) {
-	p := len(dst) / (c.In * c.Kernel * c.Kernel)
-	clear(dst)
-	colRuns(c, h, w, ow, 0, p, func(k, ch, j, s0, n int) {
-		plane := src[ch*h*w : (ch+1)*h*w]
-		d := dst[k*p+j : k*p+j+n]
-		if c.Stride == 1 {
-			copy(d, plane[s0:s0+n])
-			return
-		}
-		for t := range d {
-			d[t] = plane[s0+t*c.Stride]
-		}
-	})
+// im2colT returns the packer of B = colᵀ (P×K: row p = output pixel,
+// column k = (ch, ky, kx)) of one image straight from the image, for the
+// weight gradient dy·colᵀ, whose inner dimension is the pixels: panels of
+// nr columns k hold, for the pixels [p0, p0+np), the im2col values, zero
+// where the window leaves the image and beyond K.
+func im2colT(src []float32, c *Conv, h, w, ow int) packFunc {
+	k := c.In * c.Kernel * c.Kernel
+	npan := (k + nr - 1) / nr
+	return func(p0, np int, dst []float32) {
+		clear(dst[:npan*np*nr])
+		colRuns(c, h, w, ow, p0, np, func(kk, ch, j, s0, n int) {
+			plane := src[ch*h*w : (ch+1)*h*w]
+			d := dst[(kk/nr)*np*nr+kk%nr:]
+			for t := 0; t < n; t++ {
+				d[(j+t)*nr] = plane[s0+t*c.Stride]
+			}
+		})
+	}
 }
 
 // col2im adds the im2col-shaped matrix dcol (K × cols, for the output
