@@ -39,6 +39,7 @@ import (
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
 	_ "selectivity/stages/report"
+	_ "selectivity/stages/train"
 	"selectivity/stages/stimuli"
 )
 

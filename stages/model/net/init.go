@@ -41,6 +41,29 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 // chosen by a.Name, and the same PCG stream: for a Spec with classes set,
 // the values are RandomInit's.
 func RandomInitArch(a *Arch, seed uint64) (map[string]Tensor, error) {
+	return randomInit(a, seed, false)
+}
+
+// FanInInit is He et al.'s (2015) initialisation for ReLU networks with
+// variance kept on the forward pass, for the VGG architectures: conv
+// weights kaiming_normal_(mode="fan_in", nonlinearity="relu"), N(0,
+// √(2/fan_in)) with fan_in = in·kh·kw; fc6 and fc7 weights N(0, √(2/in));
+// fc8 (no ReLU after it) N(0, √(1/in)); biases 0; BatchNorm as
+// RandomInit. It draws the same PCG stream as RandomInitArch, only the
+// standard deviations differ.
+//
+// It exists for training from scratch: with torchvision's scheme the
+// activations shrink at every widening convolution and the N(0, 0.01)
+// linear layers, so a VGG-16 without BatchNorm sits on the class-prior
+// plateau for many epochs (see the train kind).
+func FanInInit(a *Arch, seed uint64) (map[string]Tensor, error) {
+	if a != nil && a.Name == "alexnet" {
+		return nil, fmt.Errorf("net: FanInInit: only for the VGG architectures, not %s", a.Name)
+	}
+	return randomInit(a, seed, true)
+}
+
+func randomInit(a *Arch, seed uint64, fanIn bool) (map[string]Tensor, error) {
 	if a == nil {
 		return nil, fmt.Errorf("net: RandomInitArch: nil architecture")
 	}
@@ -78,20 +101,29 @@ func RandomInitArch(a *Arch, seed uint64) (map[string]Tensor, error) {
 			uniform(w, bound)
 			uniform(b, bound)
 		} else {
-			normal(w, math.Sqrt(2/float64(c.Out*c.Kernel*c.Kernel)))
+			fan := c.Out
+			if fanIn {
+				fan = c.In
+			}
+			normal(w, math.Sqrt(2/float64(fan*c.Kernel*c.Kernel)))
 		}
 		if c.BN != "" {
 			fill(params[c.BN+".weight"].Data, 1)
 			fill(params[c.BN+".running_var"].Data, 1)
 		}
 	}
-	for _, l := range a.FC {
+	for k, l := range a.FC {
 		w, b := params[l.Prefix+".weight"].Data, params[l.Prefix+".bias"].Data
-		if alex {
+		switch {
+		case alex:
 			bound := 1 / math.Sqrt(float64(l.In))
 			uniform(w, bound)
 			uniform(b, bound)
-		} else {
+		case fanIn && k < 2:
+			normal(w, math.Sqrt(2/float64(l.In)))
+		case fanIn:
+			normal(w, math.Sqrt(1/float64(l.In)))
+		default:
 			normal(w, 0.01)
 		}
 	}

@@ -128,3 +128,52 @@ func checkShapes(p map[string]Tensor, want map[string][]int) error {
 	}
 	return nil
 }
+
+// TestFanInInit checks He et al.'s fan-in standard deviations on a scaled
+// VGG-16 and that it draws RandomInitArch's stream, only rescaled.
+func TestFanInInit(t *testing.T) {
+	a, err := Scaled("vgg16", 4, 512, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := FanInInit(a, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv, err := RandomInitArch(a, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New("vgg16", p); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, want float64) {
+		t.Helper()
+		d := p[name].Data
+		mean, std := meanStd(d)
+		n := float64(len(d))
+		if tol := 5 * math.Sqrt(2/(4*n)); math.Abs(std/want-1) > tol {
+			t.Errorf("%s: std %.5g, want %.5g (±%.2g relative)", name, std, want, tol)
+		}
+		if math.Abs(mean) > 5*want/math.Sqrt(n) {
+			t.Errorf("%s: mean %.3g, want 0", name, mean)
+		}
+		// The same draws as torchvision's scheme, up to float32 rounding.
+		ratio := float64(d[0]) / float64(tv[name].Data[0])
+		for i, v := range d {
+			if w := float64(tv[name].Data[i]) * ratio; math.Abs(float64(v)-w) > 1e-6*math.Abs(w)+1e-12 {
+				t.Fatalf("%s[%d] = %g, want %g: not the same stream", name, i, v, w)
+			}
+		}
+	}
+	for _, c := range a.Convs {
+		check(c.Prefix+".weight", math.Sqrt(2/float64(c.In*c.Kernel*c.Kernel)))
+		checkConst(t, c.Prefix+".bias", p[c.Prefix+".bias"].Data, 0)
+	}
+	check(a.FC[0].Prefix+".weight", math.Sqrt(2/float64(a.FC[0].In)))
+	check(a.FC[1].Prefix+".weight", math.Sqrt(2/float64(a.FC[1].In)))
+	check(a.FC[2].Prefix+".weight", math.Sqrt(1/float64(a.FC[2].In)))
+	if _, err := FanInInit(alexnetSpec(), 1); err == nil {
+		t.Error("FanInInit accepted AlexNet")
+	}
+}

@@ -1,0 +1,170 @@
+package train_test
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
+	"selectivity/stages/data"
+	"selectivity/stages/model"
+	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/model/net"
+
+	_ "selectivity/stages/lesion"
+	_ "selectivity/stages/stimuli"
+	_ "selectivity/stages/train"
+)
+
+// experiment trains a tiny VGG-16 (width ÷ 16, 32 px) on three synthetic
+// identities and two object categories, loads its last and its epoch-0
+// weights through model stages, and lesions the trained one's conv13 on its
+// own identities, labelled through the network's class names.
+const experiment = `
+name: train
+stages:
+  ids:
+    kind: stimuli
+    params: {source: synthetic, identities: 3, images_per_identity: 8, image_size: 40, resize: 36, crop: 36, seed: 2}
+  objs:
+    kind: stimuli
+    params: {source: synthetic, categories: [car, house], domains: {objects: [car], places: [house]}, per_category: 8, image_size: 40, resize: 36, crop: 36, seed: 2}
+  val-ids:
+    kind: stimuli
+    params: {source: synthetic, identities: 3, images_per_identity: 2, image_size: 40, resize: 36, crop: 32, seed: 2}
+  val-objs:
+    kind: stimuli
+    params: {source: synthetic, categories: [car, house], domains: {objects: [car], places: [house]}, per_category: 2, image_size: 40, resize: 36, crop: 32, seed: 2}
+  net:
+    kind: train
+    inputs: {identities: ids, objects: objs, val_identities: val-ids, val_objects: val-objs}
+    params: {width: 8, hidden: 64, size: 32, epochs: 20, batch: 8, lr: 0.02, warmup: 1, save: [2], seed: 5}
+  trained:
+    kind: model
+    inputs: {train: net}
+    params: {init: train}
+  untrained:
+    kind: model
+    inputs: {train: net}
+    params: {init: train, epoch: 0}
+  lesion:
+    kind: lesion
+    inputs: {model: trained, stimuli: val-ids}
+    params: {class_from: model}
+`
+
+func TestTrainPipeline(t *testing.T) {
+	exp := pipelinetest.Experiment(t, experiment)
+	res := pipelinetest.MustRun(t, exp, pipelinetest.Options{})
+	dir := res.Dirs["net"]
+	for _, e := range []int{0, 2, 20} {
+		if _, err := os.Stat(filepath.Join(dir, checkpoint.EpochFile(e))); err != nil {
+			t.Errorf("epoch %d not saved: %v", e, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, checkpoint.EpochFile(1))); err == nil {
+		t.Error("epoch 1 saved, though not asked for")
+	}
+
+	r, err := arrowfile.Open(filepath.Join(dir, data.CurveFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	col := func(name string) []float64 {
+		v, err := arrowfile.Float64Column(r, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	loss, faceLoss, faceAcc, lr := col("train_loss"), col("face_loss"), col("face_acc"), col("lr")
+	if len(loss) != 21 {
+		t.Fatalf("%d curve rows, want 21 (epochs 0…20)", len(loss))
+	}
+	if !math.IsNaN(loss[0]) || !math.IsNaN(lr[0]) {
+		t.Errorf("epoch 0 has train loss %v, lr %v; want NaN", loss[0], lr[0])
+	}
+	// Before training the five outputs are near uniform: loss ≈ ln 5.
+	if math.Abs(faceLoss[0]-math.Log(5)) > 0.1 {
+		t.Errorf("untrained held-out loss %v, want ≈ ln 5 = %v", faceLoss[0], math.Log(5))
+	}
+	if !(loss[20] < 0.5*loss[1]) || !(faceLoss[20] < faceLoss[0]) {
+		t.Errorf("training loss did not fall: %v", loss)
+	}
+	if lr[1] != 0.02 || !(lr[20] < lr[2]) {
+		t.Errorf("learning rates %v: want warm-up to 0.02, then cosine decay", lr)
+	}
+	for _, a := range faceAcc {
+		if a < 0 || a > 1 {
+			t.Errorf("face accuracy %v", a)
+		}
+	}
+	if v, _ := arrowfile.Meta(r.Schema(), data.CurveFaceChance); v != "0.3333333333333333" {
+		t.Errorf("face_chance %q", v)
+	}
+
+	// The model stage loads epoch 0 as exactly the seeded initialisation,
+	// and the trained weights with their output names.
+	m0, err := model.Load(res.Dirs["untrained"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m0.Close()
+	if m0.Meta["epoch"] != "0" || m0.Meta["init"] != "train" {
+		t.Errorf("epoch-0 model metadata %v", m0.Meta)
+	}
+	m, err := model.Load(res.Dirs["trained"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	names, err := m.ClassNames()
+	if err != nil || !slices.Equal(names, []string{"id001", "id002", "id003", "car", "house"}) {
+		t.Errorf("class names %v, %v", names, err)
+	}
+	if m.Meta["epoch"] != "20" || m.Classes() != 5 {
+		t.Errorf("trained model: epoch %s, %d classes", m.Meta["epoch"], m.Classes())
+	}
+	want0, err := net.FanInInit(m0.Net.Arch(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := checkpoint.Load(filepath.Join(dir, checkpoint.EpochFile(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want0 {
+		if !slices.Equal(sd.Params[name].Data, w.Data) {
+			t.Errorf("epoch 0 %s differs from FanInInit", name)
+		}
+	}
+	if res.States["lesion"] != "ran" {
+		t.Errorf("lesion %s", res.States["lesion"])
+	}
+}
+
+// TestTrainDeterministic: the same experiment on one and on two cores
+// gives the same bytes.
+func TestTrainDeterministic(t *testing.T) {
+	short := strings.Replace(experiment, "epochs: 20", "epochs: 2", 1)
+	short = strings.Replace(short, "save: [2], ", "", 1)
+	weights := func(procs int) []byte {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		res := pipelinetest.MustRun(t, pipelinetest.Experiment(t, short), pipelinetest.Options{Jobs: 1})
+		b, err := os.ReadFile(filepath.Join(res.Dirs["net"], checkpoint.EpochFile(2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !bytes.Equal(weights(1), weights(2)) {
+		t.Error("weights trained on 1 and on 2 cores differ")
+	}
+}
