@@ -39,8 +39,8 @@ import (
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
 	_ "selectivity/stages/report"
-	_ "selectivity/stages/train"
 	"selectivity/stages/stimuli"
+	_ "selectivity/stages/train"
 )
 
 // Exit statuses.
