@@ -91,7 +91,6 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
 )
 
 func init() { stages.Register(kind{}) }
@@ -203,50 +202,35 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if len(ins) != 1 {
 		return fmt.Errorf("metric: want one acts input, got %d", len(ins))
 	}
-	in := ins[0]
-	if !slices.Contains(in.Files, aggregate.ImagesFile) {
-		return fmt.Errorf("metric: input %s has no %s", in.Stage, aggregate.ImagesFile)
-	}
-	im, err := readImages(in.Path(aggregate.ImagesFile))
-	if err != nil {
-		return fmt.Errorf("metric: input %s: %w", in.Stage, err)
-	}
-	d, err := newDesign(im, p)
-	if err != nil {
-		return fmt.Errorf("metric: input %s: %w", in.Stage, err)
-	}
-	all, err := aggregate.Layers(in, "unit", "kernel")
+	st, err := Open(ins[0], p)
 	if err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}
-	layers, err := aggregate.Select(all, p.Layers, in.Stage)
-	if err != nil {
-		return fmt.Errorf("metric: %w", err)
-	}
-	for _, l := range layers {
+	for _, l := range st.Layers {
 		if l.Name+".arrow" == SummaryFile {
-			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", in.Stage, l.Name, SummaryFile)
+			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", st.Stage, l.Name, SummaryFile)
 		}
 	}
 	var sum summary
-	var scratch []float64
-	for _, l := range layers {
+	for _, l := range st.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := runLayer(ctx, job, l, d, len(im.category), p, &scratch)
+		err := st.Compute(ctx, job, l, []*View{st.Identity()}, func(_ int, res *Result) error {
+			if err := res.write(job.Output(l.Name+".arrow"), st.d, p); err != nil {
+				return err
+			}
+			sum.add(res, p)
+			if job.Logf != nil {
+				job.Logf("%s", res.line(p))
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("metric: input %s: layer %s: %w", in.Stage, l.Name, err)
-		}
-		if err := res.write(job.Output(l.Name+".arrow"), d, p); err != nil {
-			return fmt.Errorf("metric: layer %s: %w", l.Name, err)
-		}
-		sum.add(res, p)
-		if job.Logf != nil {
-			job.Logf("%s", res.line(p))
+			return fmt.Errorf("metric: input %s: layer %s: %w", st.Stage, l.Name, err)
 		}
 	}
-	if err := sum.write(job.Output(SummaryFile), in.Stage, p); err != nil {
+	if err := sum.write(job.Output(SummaryFile), st.Stage, p); err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}
 	return nil
@@ -265,7 +249,7 @@ func chunkItems(p *Params, m, items int) int {
 }
 
 // line is a one-line account of a layer's results for the log.
-func (r *layerResult) line(p *Params) string {
+func (r *Result) line(p *Params) string {
 	parts := make([]string, 0, len(Names))
 	for _, m := range Names {
 		if p.has(m) {
