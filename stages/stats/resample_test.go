@@ -1,0 +1,41 @@
+package stats
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// TestSplitMix64: the first outputs for seed 0 are the published ones
+// (Vigna's splitmix64.c), and Shuffle is a permutation.
+func TestSplitMix64(t *testing.T) {
+	r := SplitMix64{}
+	for i, want := range []uint64{0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f} {
+		if got := r.Next(); got != want {
+			t.Errorf("output %d: %#x, want %#x", i, got, want)
+		}
+	}
+	a := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	r.Shuffle(a)
+	b := slices.Clone(a)
+	slices.Sort(b)
+	if !slices.Equal(b, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("shuffle %v is not a permutation", a)
+	}
+}
+
+// TestQuantiles: numpy.nanquantile's answers on a small sample with NaNs.
+func TestQuantiles(t *testing.T) {
+	x := []float64{3, math.NaN(), 1, 4, 1, 5, 9, 2, 6}
+	// numpy.nanquantile(x, [0, 0.025, 0.5, 0.975, 1])
+	want := []float64{1, 1, 3.5, 8.475, 9}
+	got := Quantiles(x, 0, 0.025, 0.5, 0.975, 1)
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-12 {
+			t.Errorf("quantile %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if q := Quantiles([]float64{math.NaN()}, 0.5); !math.IsNaN(q[0]) {
+		t.Errorf("all NaN: %v", q)
+	}
+}
