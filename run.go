@@ -38,6 +38,7 @@ import (
 	_ "selectivity/stages/lesion"
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
+	_ "selectivity/stages/null"
 	_ "selectivity/stages/report"
 	"selectivity/stages/stimuli"
 )

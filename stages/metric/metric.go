@@ -176,7 +176,11 @@ func (kind) Doc() string {
 	return "face selectivity per unit or kernel: FSI, d′, Wilcoxon rank-sum and t-test intersection with FDR, and % selected per layer"
 }
 
-func (kind) NewParams() any {
+func (kind) NewParams() any { return Defaults() }
+
+// Defaults returns new parameters set to the defaults (science.md's), for
+// kinds that compute the metrics under other designs.
+func Defaults() *Params {
 	return &Params{
 		Metrics:         slices.Clone(Names),
 		Preferred:       "faces",
