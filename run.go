@@ -39,6 +39,7 @@ import (
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
 	_ "selectivity/stages/null"
+	_ "selectivity/stages/reliability"
 	_ "selectivity/stages/report"
 	"selectivity/stages/stimuli"
 )
