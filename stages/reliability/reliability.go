@@ -34,11 +34,10 @@
 //	reliability = 2ρ / (1 + ρ)                  (Spearman–Brown: the full set's reliability)
 //	jaccard = |S_a ∩ S_b| / |S_a ∪ S_b|          (S: the selected items; NaN when neither selects any)
 //
-// round keeps 40 significant bits of each finite value (rounding half up
-// in magnitude: 2048 added to the IEEE bit pattern, the low 12 bits
-// cleared), about 12 decimal digits: the same statistic summed in another
-// order (two items whose responses are the same values in another order)
-// then ties as it should, instead of being ranked by rounding error.
+// round is stats.TieRound (40 significant bits, about 12 decimal digits):
+// the same statistic summed in another order (two items whose responses
+// are the same values in another order) then ties as it should, instead of
+// being ranked by rounding error.
 //
 // # Outputs
 //
@@ -231,42 +230,20 @@ type splitRow struct {
 
 // compare compares metric m between the halves' results a and b.
 func compare(sc *stats.Scratch, a, b *metric.Result, m string) splitRow {
-	rho := sc.Spearman(tieRound(a.Values(m)), tieRound(b.Values(m)))
+	rho := sc.Spearman(stats.TieRound(a.Values(m)), stats.TieRound(b.Values(m)))
 	sa, sb := a.Selected(m), b.Selected(m)
-	inter, union, ka, kb := 0, 0, 0, 0
-	for i := range sa {
-		if sa[i] {
-			ka++
-		}
-		if sb[i] {
-			kb++
-		}
-		if sa[i] && sb[i] {
-			inter++
-		}
-		if sa[i] || sb[i] {
-			union++
-		}
-	}
-	jac := math.NaN()
-	if union > 0 {
-		jac = float64(inter) / float64(union)
-	}
+	jac, ka, kb := stats.Jaccard(sa, sb), count(sa), count(sb)
 	return splitRow{rho: rho, rel: 2 * rho / (1 + rho), jac: jac, ka: ka, kb: kb}
 }
 
-// tieRound returns x with each finite value rounded to 40 significant
-// bits; see the package doc.
-func tieRound(x []float64) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		if math.IsInf(v, 0) || v != v {
-			out[i] = v
-			continue
+func count(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
 		}
-		out[i] = math.Float64frombits((math.Float64bits(v) + 1<<11) &^ (1<<12 - 1))
 	}
-	return out
+	return n
 }
 
 // perSplit collects one layer and metric's rows over the splits.

@@ -251,14 +251,3 @@ func agree(got, want float64) bool {
 	d := math.Abs(got - want)
 	return d <= 1e-9*math.Max(math.Abs(got), math.Abs(want)) || d <= 1e-12
 }
-
-// TestTieRound: values a few ulps apart (the same sum in another order)
-// round to one value; a difference of 1e-9 relative survives; ±Inf and
-// NaN stay.
-func TestTieRound(t *testing.T) {
-	x := 0.39605901719066966
-	got := tieRound([]float64{x, math.Nextafter(x, 1), -x, math.Nextafter(-x, -1), x * (1 + 1e-9), math.Inf(-1), math.NaN()})
-	if got[0] != got[1] || got[2] != got[3] || got[2] != -got[0] || got[4] == got[0] || !math.IsInf(got[5], -1) || !math.IsNaN(got[6]) {
-		t.Errorf("tieRound: %v", got)
-	}
-}

@@ -70,3 +70,43 @@ func Quantiles(x []float64, q ...float64) []float64 {
 	}
 	return out
 }
+
+// TieRound returns x with each finite value rounded to 40 significant
+// bits, about 12 decimal digits (half up in magnitude: 2¹¹ added to the
+// IEEE bit pattern, the low 12 bits cleared; ±Inf and NaN unchanged).
+// Ranked after TieRound, two values that are the same statistic computed
+// in another order — equal but for rounding error — tie instead of being
+// ordered by that error. numpy: view as uint64, (b + 2048) & ~4095.
+func TieRound(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		if math.IsInf(v, 0) || v != v {
+			out[i] = v
+			continue
+		}
+		out[i] = math.Float64frombits((math.Float64bits(v) + 1<<11) &^ (1<<12 - 1))
+	}
+	return out
+}
+
+// Jaccard returns the Jaccard index of two sets given by membership,
+// |A ∩ B| / |A ∪ B|; NaN when both are empty. a and b must have the same
+// length.
+func Jaccard(a, b []bool) float64 {
+	if len(a) != len(b) {
+		panic("stats: Jaccard: length mismatch")
+	}
+	inter, union := 0, 0
+	for i := range a {
+		if a[i] && b[i] {
+			inter++
+		}
+		if a[i] || b[i] {
+			union++
+		}
+	}
+	if union == 0 {
+		return math.NaN()
+	}
+	return float64(inter) / float64(union)
+}

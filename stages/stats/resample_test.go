@@ -39,3 +39,23 @@ func TestQuantiles(t *testing.T) {
 		t.Errorf("all NaN: %v", q)
 	}
 }
+
+// TestTieRound: values a few ulps apart (the same sum in another order)
+// round to one value; a difference of 1e-9 relative survives; ±Inf and
+// NaN stay.
+func TestTieRound(t *testing.T) {
+	x := 0.39605901719066966
+	got := TieRound([]float64{x, math.Nextafter(x, 1), -x, math.Nextafter(-x, -1), x * (1 + 1e-9), math.Inf(-1), math.NaN()})
+	if got[0] != got[1] || got[2] != got[3] || got[2] != -got[0] || got[4] == got[0] || !math.IsInf(got[5], -1) || !math.IsNaN(got[6]) {
+		t.Errorf("TieRound: %v", got)
+	}
+}
+
+func TestJaccard(t *testing.T) {
+	if j := Jaccard([]bool{true, true, false, false}, []bool{true, false, true, false}); j != 1.0/3 {
+		t.Errorf("Jaccard %v, want 1/3", j)
+	}
+	if j := Jaccard([]bool{false}, []bool{false}); !math.IsNaN(j) {
+		t.Errorf("Jaccard of two empty sets %v, want NaN", j)
+	}
+}
