@@ -40,6 +40,7 @@ import (
 	_ "selectivity/stages/model"
 	_ "selectivity/stages/null"
 	_ "selectivity/stages/reliability"
+	_ "selectivity/stages/variants"
 	_ "selectivity/stages/report"
 	"selectivity/stages/stimuli"
 )
