@@ -38,7 +38,7 @@ import (
 	_ "selectivity/stages/lesion"
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
-	_ "selectivity/stages/null"
+	_ "selectivity/stages/permutation"
 	_ "selectivity/stages/reliability"
 	_ "selectivity/stages/variants"
 	_ "selectivity/stages/report"

@@ -14,7 +14,7 @@ import (
 //
 // Its stream is a few lines of integer arithmetic in any language, so the
 // permutations and splits drawn from it can be redrawn by a reference
-// implementation (testdata/null/gen.py) from the seed alone.
+// implementation (testdata/permutation/gen.py) from the seed alone.
 type SplitMix64 struct{ State uint64 }
 
 // Next returns the next 64 random bits.

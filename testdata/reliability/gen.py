@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference fixture for stages/reliability: split-half reliability
-recomputed with numpy / scipy / statsmodels (../null/ref.py) on the metric
+recomputed with numpy / scipy / statsmodels (../permutation/ref.py) on the metric
 fixture's images and layers (testdata/metric/fixtures.json).
 
 The splits are redrawn from the seed as the Go code draws them
@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 import scipy.stats as ss
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "null"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "permutation"))
 from ref import DEFAULTS, ORDER, SplitMix64, design, enc, layer_metrics, load, subset  # noqa: E402
 
 warnings.simplefilter("ignore")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference fixture for stages/null: the permutation null recomputed with
+"""Reference fixture for stages/permutation: the permutation null recomputed with
 numpy / scipy / statsmodels (ref.py) on the metric fixture's images and
 layers (testdata/metric/fixtures.json: 56 images, 52 without the scrambled
 ones; conv_a 192 units, conv_b 20 units, and their kernel-level means).
@@ -15,7 +15,7 @@ metric the observed count, the mean and 2.5/97.5 percentiles of the %
 selected over the permutations and the permutation p
 (1 + #{perm >= observed}) / (1 + P).
 
-Run:  /usr/bin/python3 testdata/null/gen.py
+Run:  /usr/bin/python3 testdata/permutation/gen.py
 Tested with scipy 1.10.1, statsmodels 0.13.5, numpy 1.24.2 (Debian 12).
 """
 

@@ -1,5 +1,5 @@
 """The metrics of stages/metric recomputed with numpy / scipy / statsmodels
-on any design over the metric fixture's images, for testdata/null/gen.py and
+on any design over the metric fixture's images, for testdata/permutation/gen.py and
 testdata/reliability/gen.py.
 
 A design is given by positions, as in the Go code (metric.Study): the

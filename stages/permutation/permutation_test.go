@@ -1,4 +1,4 @@
-package null
+package permutation
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 
 type F = fixture.Float
 
-// nullFixture is testdata/null/fixtures.json (testdata/null/gen.py).
+// nullFixture is testdata/permutation/fixtures.json (testdata/permutation/gen.py).
 type nullFixture struct {
 	Cases []struct {
 		Name, Input  string
@@ -47,10 +47,10 @@ type nullFixture struct {
 
 // TestAgainstReference: the permutations, every permutation's selected
 // count and value distribution, and the summary agree with numpy / scipy /
-// statsmodels recomputing the same permutations (testdata/null/gen.py);
+// statsmodels recomputing the same permutations (testdata/permutation/gen.py);
 // counts exactly, the rest to 1e-9 relative.
 func TestAgainstReference(t *testing.T) {
-	b, err := os.ReadFile("../../testdata/null/fixtures.json")
+	b, err := os.ReadFile("../../testdata/permutation/fixtures.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestBadInput(t *testing.T) {
 	mfx := metrictest.LoadFixture(t)
 	in := mfx.Input(t, "unit")
 	if _, err := run(t, in, params(t, map[string]any{"preferred": "animals"})); err == nil ||
-		!strings.HasPrefix(err.Error(), `null: input acts: preferred "animals" is neither a domain nor a category`) {
+		!strings.HasPrefix(err.Error(), `permutation: input acts: preferred "animals" is neither a domain nor a category`) {
 		t.Errorf("unknown preferred: error %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -237,7 +237,7 @@ func params(t testing.TB, over map[string]any) *Params {
 func run(t testing.TB, in stages.Input, p *Params) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	job := &stages.Job{Stage: "null", Params: p, OutDir: out,
+	job := &stages.Job{Stage: "permutation", Params: p, OutDir: out,
 		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
 	return out, kind{}.Run(context.Background(), job)
 }

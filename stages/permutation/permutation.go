@@ -1,5 +1,5 @@
-// Package null is the `null` stage kind: the permutation null of the
-// face-selectivity metrics. It answers "how many items would each metric
+// Package permutation is the `permutation` stage kind: the permutation
+// null of the face-selectivity metrics. It answers "how many items would each metric
 // select if the preferred-category labels meant nothing?": the labels are
 // shuffled among the images the metrics compare, the metrics recomputed,
 // and the % selected under the shuffles set against the observed one.
@@ -59,7 +59,7 @@
 // designs, and each item is computed under every design of the batch
 // while its responses are in cache. Memory is the metric kind's chunk
 // plus at most about metric.ResultBytes of per-item results.
-package null
+package permutation
 
 import (
 	"context"
@@ -91,7 +91,7 @@ type Params struct {
 
 type kind struct{}
 
-func (kind) Name() string    { return "null" }
+func (kind) Name() string    { return "permutation" }
 func (kind) Version() string { return "1" }
 func (kind) Doc() string {
 	return "permutation null of the metrics: % selected per layer with the preferred-category labels shuffled, false-positive rates and the permutation p of the observed % selected"
@@ -126,11 +126,11 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	mp := &p.Params
 	ins := job.Inputs["acts"]
 	if len(ins) != 1 {
-		return fmt.Errorf("null: want one acts input, got %d", len(ins))
+		return fmt.Errorf("permutation: want one acts input, got %d", len(ins))
 	}
 	st, err := metric.Open(ins[0], mp)
 	if err != nil {
-		return fmt.Errorf("null: %w", err)
+		return fmt.Errorf("permutation: %w", err)
 	}
 	m := st.Included()
 	perms := Permutations(m, p.Permutations, p.Seed)
@@ -138,12 +138,12 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	for _, perm := range perms {
 		v, err := st.Permuted(perm)
 		if err != nil {
-			return fmt.Errorf("null: %w", err)
+			return fmt.Errorf("permutation: %w", err)
 		}
 		views = append(views, v)
 	}
 	if err := writePermutations(job.Output(PermutationsFile), st, perms); err != nil {
-		return fmt.Errorf("null: %w", err)
+		return fmt.Errorf("permutation: %w", err)
 	}
 	var nt nullTable
 	var sum summaryTable
@@ -171,7 +171,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("null: input %s: layer %s: %w", st.Stage, l.Name, err)
+			return fmt.Errorf("permutation: input %s: layer %s: %w", st.Stage, l.Name, err)
 		}
 		for _, name := range metric.Names {
 			if !slices.Contains(mp.Metrics, name) {
@@ -186,10 +186,10 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	}
 	meta := map[string]string{"input": st.Stage, "permutations": fmt.Sprint(p.Permutations), "seed": fmt.Sprint(p.Seed)}
 	if err := nt.write(job.Output(NullFile), meta); err != nil {
-		return fmt.Errorf("null: %w", err)
+		return fmt.Errorf("permutation: %w", err)
 	}
 	if err := sum.write(job.Output(SummaryFile), meta); err != nil {
-		return fmt.Errorf("null: %w", err)
+		return fmt.Errorf("permutation: %w", err)
 	}
 	return nil
 }
