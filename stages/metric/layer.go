@@ -304,6 +304,10 @@ const blockItems = 64
 // result; workers take blocks of items, compute each item under all views
 // while its responses are in cache, and count them on bar.
 func computeChunk(ws []*worker, views []*View, res []*Result, scratch []float64, m, k, i0 int, bar stages.Bar) {
+	// With several views, the Mann–Whitney and rank-sum tests sort each
+	// item's responses once and pick every view's P and N from the order.
+	test := ws[0].p.WilcoxonTest
+	presort := len(views) > 1 && res[0].wz != nil && (test == "mannwhitneyu" || test == "ranksums")
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -318,6 +322,10 @@ func computeChunk(ws []*worker, views []*View, res []*Result, scratch []float64,
 				b1 := min(b0+blockItems, k)
 				for kk := b0; kk < b1; kk++ {
 					x := scratch[kk*m : (kk+1)*m]
+					w.sorted = false
+					if presort {
+						w.sv, w.si, w.sorted = w.s.SortedOrder(x)
+					}
 					for v, view := range views {
 						w.item(view, res[v], i0+kk, x)
 					}
@@ -336,6 +344,12 @@ type worker struct {
 	cats [][]float64
 	x    []float64 // a view's responses, gathered from the chunk
 	tile []float32 // tileRows column blocks
+	// The item's responses sorted (stats.Scratch.SortedOrder), when
+	// sorted, and a view's P and N picked from them.
+	sv     []float64
+	si     []int32
+	sorted bool
+	sp, sn []float64
 }
 
 // item computes the metrics of item i under view v from x, its responses
@@ -363,11 +377,19 @@ func (w *worker) item(v *View, res *Result, i int, x []float64) {
 	if res.wz != nil {
 		var z, pv float64
 		sel := false
-		switch p.WilcoxonTest {
-		case "ranksums":
+		switch {
+		case w.sorted && v.role != nil:
+			w.pick(v.role)
+			if p.WilcoxonTest == "ranksums" {
+				z, pv = stats.RankSumsSorted(w.sp, w.sn)
+			} else {
+				_, z, pv = stats.MannWhitneyGreaterSorted(w.sp, w.sn)
+			}
+			sel = pv < p.Alpha
+		case p.WilcoxonTest == "ranksums":
 			z, pv = w.s.RankSums(pp, nn)
 			sel = pv < p.Alpha
-		case "per_category":
+		case p.WilcoxonTest == "per_category":
 			for c, g := range d.cats {
 				w.cats[c] = x[g.lo:g.hi]
 			}
@@ -394,6 +416,26 @@ func (w *worker) item(v *View, res *Result, i int, x []float64) {
 		}
 		res.tmin[i] = t
 	}
+}
+
+// pick fills sp and sn with the responses of a view's P and N (role), in
+// ascending order, from the item's sorted responses. It writes every value
+// to both and advances the one it belongs to (inP = 1, inN = 2): roles in
+// random order would defeat a branch.
+func (w *worker) pick(role []int8) {
+	n := len(w.si)
+	if cap(w.sp) < n+1 {
+		w.sp, w.sn = make([]float64, n+1), make([]float64, n+1)
+	}
+	sp, sn := w.sp[:n+1], w.sn[:n+1]
+	np, nn := 0, 0
+	for k, pos := range w.si {
+		r, v := role[pos], w.sv[k]
+		sp[np], sn[nn] = v, v
+		np += int(r & inP)
+		nn += int(r >> 1)
+	}
+	w.sp, w.sn = sp[:np], sn[:nn]
 }
 
 // nanMin is the smaller of a and b, NaN if either is.

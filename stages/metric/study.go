@@ -36,6 +36,29 @@ type Study struct {
 type View struct {
 	d    *design
 	pick []int // position of the design → the study's position; nil: the identity
+	// role is each study position's part in the design: inP, inN or 0
+	// (left out); with it the rank tests pick the design's P and N out of
+	// an item's responses sorted once for every view.
+	role []int8
+}
+
+// Roles of a study position in a view.
+const (
+	inP = 1
+	inN = 2
+)
+
+// newView is the view of design d whose position j holds the study's
+// position pick[j].
+func newView(d *design, pick []int, m int) *View {
+	role := make([]int8, m)
+	for j, pos := range pick {
+		role[pos] = inN
+		if j < d.nP {
+			role[pos] = inP
+		}
+	}
+	return &View{d: d, pick: pick, role: role}
 }
 
 // Open reads in's image table and layer list and builds the design of p.
@@ -92,7 +115,7 @@ func (s *Study) Permuted(perm []int) (*View, error) {
 		}
 		seen[j] = true
 	}
-	return &View{d: s.d, pick: slices.Clone(perm)}, nil
+	return newView(s.d, slices.Clone(perm), m), nil
 }
 
 // Subset is the design on the images at positions pos (strictly
@@ -127,7 +150,7 @@ func (s *Study) Subset(pos []int) (*View, error) {
 	if err := d.check(s.p); err != nil {
 		return nil, err
 	}
-	return &View{d: d, pick: slices.Clone(pos)}, nil
+	return newView(d, slices.Clone(pos), len(s.d.order)), nil
 }
 
 // ResultBytes bounds the memory of the results Compute holds at once.
