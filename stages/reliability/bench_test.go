@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,11 +21,14 @@ import (
 // faces 288 against 1152) × 5,000 units of post-ReLU noise, faces a little
 // higher in every 10th unit, with 10 splits (20 halves of 720 images).
 // s/unit-split is the best run's time per unit and split: R = 100 splits
-// over conv13's 100,352 units take about 100 · 100,352 times that.
+// over conv13's 100,352 units take about 100 · 100,352 times that
+// (min/R100-conv13). $SELECTIVITY_BENCH_UNITS and $SELECTIVITY_BENCH_SPLITS
+// change the size (100352 and 100: the study's).
 //
 //	GOMAXPROCS=2 go test -run '^$' -bench BenchmarkStudySplits -benchtime 1x -count 2 ./stages/reliability/
 func BenchmarkStudySplits(b *testing.B) {
-	const nImages, units, splits = 1440, 5000, 10
+	const nImages = 1440
+	units, splits := envInt("SELECTIVITY_BENCH_UNITS", 5000), envInt("SELECTIVITY_BENCH_SPLITS", 10)
 	cats := [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"}, {"limb", "bodies"},
 		{"word", "characters"}, {"number", "characters"}, {"car", "objects"}, {"instrument", "objects"},
 		{"house", "places"}, {"corridor", "places"}}
@@ -58,6 +63,14 @@ func BenchmarkStudySplits(b *testing.B) {
 		best = min(best, time.Since(t).Seconds())
 	}
 	b.ReportMetric(best, "best-s")
-	b.ReportMetric(best/(units*splits), "s/unit-split")
-	b.ReportMetric(best/(units*splits)*100*100352/60, "min/R100-conv13")
+	b.ReportMetric(best/float64(units*splits), "s/unit-split")
+	b.ReportMetric(best/float64(units*splits)*100*100352/60, "min/R100-conv13")
+}
+
+// envInt is the positive integer in $name, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
