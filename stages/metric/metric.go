@@ -80,6 +80,16 @@
 // across the whole layer, after the last chunk. Memory is therefore the
 // chunk plus O(items) outputs, never the layer's activations; the results
 // do not depend on chunk_units, which therefore stays out of the cache key.
+//
+// # Other designs
+//
+// Study (study.go) runs the same per-item code under other designs of the
+// same images — the labels permuted (the permutation kind), a subset of the
+// images (the reliability kind) — computing a batch of designs per pass
+// over a layer's file, each item under every design of the batch while its
+// responses are in cache. With several designs, the rank-sum tests sort an
+// item's responses once and pick each design's P and N from that order
+// (the same results as sorting them apiece).
 package metric
 
 import (
