@@ -268,14 +268,14 @@ func (r *Result) line(p *Params) string {
 	for _, m := range Names {
 		if p.has(m) {
 			k := r.selectedCount(m)
-			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, percent(k, r.items)))
+			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, Percent(k, r.items)))
 		}
 	}
 	return fmt.Sprintf("%s (%s, %d items): %s selected", r.layer.Name, r.level(), r.items, strings.Join(parts, ", "))
 }
 
-// percent is 100·k/n, the summary's percentage.
-func percent(k, n int) float64 {
+// Percent is 100·k/n, the summary's percentage (NaN for n = 0).
+func Percent(k, n int) float64 {
 	if n == 0 {
 		return math.NaN()
 	}

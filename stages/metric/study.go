@@ -118,6 +118,24 @@ func (s *Study) Permuted(perm []int) (*View, error) {
 	return newView(s.d, slices.Clone(perm), m), nil
 }
 
+// Resampled is the design whose position j holds the responses of
+// position pick[j], positions repeating as a bootstrap draws them; the
+// labels stay where they are, as in Permuted.
+func (s *Study) Resampled(pick []int) (*View, error) {
+	m := len(s.d.order)
+	if len(pick) != m {
+		return nil, fmt.Errorf("resampling of %d positions, want %d", len(pick), m)
+	}
+	for _, j := range pick {
+		if j < 0 || j >= m {
+			return nil, fmt.Errorf("resampled position %d outside 0…%d", j, m-1)
+		}
+	}
+	// No roles: a position drawn twice counts twice, so the rank tests
+	// cannot pick P and N from one sorted order.
+	return &View{d: s.d, pick: slices.Clone(pick)}, nil
+}
+
 // Subset is the design on the images at positions pos (strictly
 // increasing) with their own labels: P, the comparison groups and the
 // categories of N restricted to them (a group left empty is dropped). It

@@ -96,7 +96,7 @@ func (s *summary) add(r *Result, p *Params) {
 		s.metric = append(s.metric, m)
 		s.items = append(s.items, int64(r.items))
 		s.selected = append(s.selected, int64(k))
-		s.percent = append(s.percent, percent(k, r.items))
+		s.percent = append(s.percent, Percent(k, r.items))
 	}
 }
 

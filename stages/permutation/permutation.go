@@ -64,7 +64,6 @@ package permutation
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"selectivity/cache/arrowfile"
@@ -236,8 +235,8 @@ type nullTable struct {
 func (t *nullTable) add(layer, level, agg, m string, b, items, k int, values []float64) {
 	t.layerKey.add(layer, level, agg, m)
 	t.perm, t.items, t.selected = append(t.perm, int64(b)), append(t.items, int64(items)), append(t.selected, int64(k))
-	t.percent = append(t.percent, percent(k, items))
-	t.mean = append(t.mean, nanMean(values))
+	t.percent = append(t.percent, metric.Percent(k, items))
+	t.mean = append(t.mean, stats.NanMean(values))
 	q := stats.Quantiles(values, 0.05, 0.5, 0.95)
 	t.q05, t.q50, t.q95 = append(t.q05, q[0]), append(t.q50, q[1]), append(t.q95, q[2])
 }
@@ -271,15 +270,15 @@ func (t *summaryTable) add(layer, level, agg, m string, items, observed int, cou
 	pct := make([]float64, len(counts))
 	ge := 0
 	for b, k := range counts {
-		pct[b] = percent(k, items)
+		pct[b] = metric.Percent(k, items)
 		if k >= observed {
 			ge++
 		}
 	}
 	q := stats.Quantiles(pct, 0.025, 0.975)
 	row := summaryRow{
-		observedPct: percent(observed, items),
-		meanPct:     nanMean(pct),
+		observedPct: metric.Percent(observed, items),
+		meanPct:     stats.NanMean(pct),
 		lo:          q[0],
 		hi:          q[1],
 		p:           float64(1+ge) / float64(1+len(counts)),
@@ -304,28 +303,4 @@ func (t *summaryTable) write(path string, meta map[string]string) error {
 	a.Float64s("false_positive_rate", t.fpr)
 	a.Float64s("p_value", t.pvalue)
 	return a.Write(path, meta)
-}
-
-// percent is 100·k/n, as the metric kind's summary.
-func percent(k, n int) float64 {
-	if n == 0 {
-		return math.NaN()
-	}
-	return 100 * float64(k) / float64(n)
-}
-
-// nanMean is the mean of x's values that are not NaN (numpy.nanmean; NaN
-// when none is left).
-func nanMean(x []float64) float64 {
-	s, n := 0.0, 0
-	for _, v := range x {
-		if v == v {
-			s += v
-			n++
-		}
-	}
-	if n == 0 {
-		return math.NaN()
-	}
-	return s / float64(n)
 }

@@ -67,7 +67,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"selectivity/cache/arrowfile"
@@ -253,7 +252,7 @@ type perSplit struct {
 
 func (p *perSplit) add(r splitRow, items int) {
 	p.rho, p.rel, p.jac = append(p.rho, r.rho), append(p.rel, r.rel), append(p.jac, r.jac)
-	p.pct = append(p.pct, percent(r.ka, items), percent(r.kb, items))
+	p.pct = append(p.pct, metric.Percent(r.ka, items), metric.Percent(r.kb, items))
 }
 
 // writeHalves writes halves.arrow.
@@ -306,7 +305,7 @@ func (t *splitTable) add(layer, level, agg, m string, s, items int, r splitRow) 
 	t.layerKey.add(layer, level, agg, m)
 	t.split, t.items, t.ka, t.kb = append(t.split, int64(s)), append(t.items, int64(items)), append(t.ka, int64(r.ka)), append(t.kb, int64(r.kb))
 	t.rho, t.rel, t.jac = append(t.rho, r.rho), append(t.rel, r.rel), append(t.jac, r.jac)
-	t.pa, t.pb = append(t.pa, percent(r.ka, items)), append(t.pb, percent(r.kb, items))
+	t.pa, t.pb = append(t.pa, metric.Percent(r.ka, items)), append(t.pb, metric.Percent(r.kb, items))
 }
 
 func (t *splitTable) write(path string, meta map[string]string) error {
@@ -340,7 +339,7 @@ func (t *summaryTable) add(layer, level, agg, m string, items int, p *perSplit) 
 	t.layerKey.add(layer, level, agg, m)
 	t.items, t.splits = append(t.items, int64(items)), append(t.splits, int64(len(p.rel)))
 	rq, jq := stats.Quantiles(p.rel, 0.025, 0.975), stats.Quantiles(p.jac, 0.025, 0.975)
-	row := [8]float64{nanMean(p.rho), nanMean(p.rel), rq[0], rq[1], nanMean(p.jac), jq[0], jq[1], nanMean(p.pct)}
+	row := [8]float64{stats.NanMean(p.rho), stats.NanMean(p.rel), rq[0], rq[1], stats.NanMean(p.jac), jq[0], jq[1], stats.NanMean(p.pct)}
 	for k := range row {
 		t.cols[k] = append(t.cols[k], row[k])
 	}
@@ -356,28 +355,4 @@ func (t *summaryTable) write(path string, meta map[string]string) error {
 		a.Float64s(name, t.cols[k])
 	}
 	return a.Write(path, meta)
-}
-
-// percent is 100·k/n, as the metric kind's summary.
-func percent(k, n int) float64 {
-	if n == 0 {
-		return math.NaN()
-	}
-	return 100 * float64(k) / float64(n)
-}
-
-// nanMean is the mean of x's values that are not NaN (numpy.nanmean; NaN
-// when none is left).
-func nanMean(x []float64) float64 {
-	s, n := 0.0, 0
-	for _, v := range x {
-		if v == v {
-			s += v
-			n++
-		}
-	}
-	if n == 0 {
-		return math.NaN()
-	}
-	return s / float64(n)
 }

@@ -124,7 +124,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		for _, m := range metric.Names {
 			base := math.NaN()
 			if s, ok := tabs[0].selected[m]; ok {
-				base = percent(count(s), tabs[0].items)
+				base = metric.Percent(count(s), tabs[0].items)
 			}
 			for i, t := range tabs {
 				s, ok := t.selected[m]
@@ -233,7 +233,7 @@ func (r *pairRows) add(layer, m, a, b string, items int, rho, jac float64, ka, k
 	r.layer, r.metric, r.a, r.b = append(r.layer, layer), append(r.metric, m), append(r.a, a), append(r.b, b)
 	r.items, r.ka, r.kb = append(r.items, int64(items)), append(r.ka, int64(ka)), append(r.kb, int64(kb))
 	r.rho, r.jac = append(r.rho, rho), append(r.jac, jac)
-	r.pa, r.pb = append(r.pa, percent(ka, items)), append(r.pb, percent(kb, items))
+	r.pa, r.pb = append(r.pa, metric.Percent(ka, items)), append(r.pb, metric.Percent(kb, items))
 }
 
 func (r *pairRows) write(path string) error {
@@ -272,7 +272,7 @@ func (r *percentRows) add(in stages.Input, layer, level, agg, m string, items, k
 	}
 	r.layer, r.level, r.agg, r.metric = append(r.layer, layer), append(r.level, level), append(r.agg, agg), append(r.metric, m)
 	r.items, r.selected = append(r.items, int64(items)), append(r.selected, int64(k))
-	p := percent(k, items)
+	p := metric.Percent(k, items)
 	r.pct, r.delta = append(r.pct, p), append(r.delta, p-base)
 }
 
@@ -305,12 +305,4 @@ func count(b []bool) int {
 		}
 	}
 	return n
-}
-
-// percent is 100·k/n, as the metric kind's summary.
-func percent(k, n int) float64 {
-	if n == 0 {
-		return math.NaN()
-	}
-	return 100 * float64(k) / float64(n)
 }
