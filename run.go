@@ -32,6 +32,7 @@ import (
 	"selectivity/pipeline/progress"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
+	_ "selectivity/stages/bootstrap"
 	_ "selectivity/stages/correlate"
 	_ "selectivity/stages/decode"
 	_ "selectivity/stages/extract"

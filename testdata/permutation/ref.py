@@ -215,3 +215,24 @@ def layer_metrics(Xv, pr, nP, groups, cats):
         "ttest": (tt, rej & (tt > 0)),
     }
     return {m: out[m] for m in ORDER if m in pr["metrics"]}
+
+
+def tie_round(v):
+    """The Go code's rounding before ranking: 40 significant bits of each
+    finite value (2048 added to the IEEE bit pattern, the low 12 bits
+    cleared), so that values equal up to rounding error tie."""
+    v = np.array(v, np.float64)
+    b = v.view(np.uint64).copy()
+    fin = np.isfinite(v)
+    b[fin] = (b[fin] + np.uint64(1 << 11)) & ~np.uint64((1 << 12) - 1)
+    return b.view(np.float64)
+
+
+def spearman(x, y):
+    x, y = tie_round(x), tie_round(y)
+    x, y = np.clip(x, -1e300, 1e300), np.clip(y, -1e300, 1e300)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan
+    return float(ss.spearmanr(x, y).correlation)

@@ -28,10 +28,9 @@ import sys
 import warnings
 
 import numpy as np
-import scipy.stats as ss
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "permutation"))
-from ref import DEFAULTS, ORDER, SplitMix64, design, enc, layer_metrics, load, subset  # noqa: E402
+from ref import DEFAULTS, ORDER, SplitMix64, design, enc, layer_metrics, load, spearman, subset  # noqa: E402
 
 warnings.simplefilter("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,27 +62,6 @@ def halves(cats, R, seed):
             b += pos[len(pos) // 2:]
         out.append((sorted(a), sorted(b)))
     return out
-
-
-def tie_round(v):
-    """The Go code's rounding before ranking: 40 significant bits of each
-    finite value (2048 added to the IEEE bit pattern, the low 12 bits
-    cleared), so that values equal up to rounding error tie."""
-    v = np.array(v, np.float64)
-    b = v.view(np.uint64).copy()
-    fin = np.isfinite(v)
-    b[fin] = (b[fin] + np.uint64(1 << 11)) & ~np.uint64((1 << 12) - 1)
-    return b.view(np.float64)
-
-
-def spearman(x, y):
-    x, y = tie_round(x), tie_round(y)
-    x, y = np.clip(x, -1e300, 1e300), np.clip(y, -1e300, 1e300)
-    ok = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[ok], y[ok]
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
-        return math.nan
-    return float(ss.spearmanr(x, y).correlation)
 
 
 def run_case(CAT, DOM, inputs, name, level, R, seed, params):
