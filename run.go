@@ -41,9 +41,9 @@ import (
 	_ "selectivity/stages/model"
 	_ "selectivity/stages/permutation"
 	_ "selectivity/stages/reliability"
-	_ "selectivity/stages/variants"
 	_ "selectivity/stages/report"
 	"selectivity/stages/stimuli"
+	_ "selectivity/stages/variants"
 )
 
 // Exit statuses.
