@@ -32,15 +32,19 @@ import (
 	"selectivity/pipeline/progress"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
+	_ "selectivity/stages/bootstrap"
 	_ "selectivity/stages/correlate"
 	_ "selectivity/stages/decode"
 	_ "selectivity/stages/extract"
 	_ "selectivity/stages/lesion"
 	_ "selectivity/stages/metric"
 	_ "selectivity/stages/model"
+	_ "selectivity/stages/permutation"
+	_ "selectivity/stages/reliability"
 	_ "selectivity/stages/report"
 	"selectivity/stages/stimuli"
 	_ "selectivity/stages/train"
+	_ "selectivity/stages/variants"
 )
 
 // Exit statuses.

@@ -9,22 +9,22 @@ import (
 )
 
 // DescribeParams lists a kind's parameters as YAML with their defaults,
-// each followed by its `doc` tag and its constraints as a comment.
+// each followed by its `doc` tag and its constraints as a comment; the
+// fields of ",inline" structs are listed in place.
 func DescribeParams(params any) (string, error) {
 	v := reflect.Indirect(reflect.ValueOf(params))
 	if v.Kind() != reflect.Struct {
 		return "", fmt.Errorf("params of type %T are not a struct", params)
 	}
 	var b strings.Builder
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for _, pf := range fieldsOf(v.Type()) {
+		f := pf.sf
 		name := yamlName(f)
 		if name == "" {
 			continue
 		}
 		var node yaml.Node
-		if err := node.Encode(v.Field(i).Interface()); err != nil {
+		if err := node.Encode(v.FieldByIndex(pf.index).Interface()); err != nil {
 			return "", err
 		}
 		flow(&node)

@@ -84,14 +84,13 @@ func canonicalValue(v reflect.Value, name, dir string, d PathDigester, files *[]
 	switch v.Kind() {
 	case reflect.Struct:
 		m := map[string]any{}
-		t := v.Type()
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for _, pf := range fieldsOf(v.Type()) { // ",inline" structs' fields in place
+			f := pf.sf
 			key := yamlName(f)
 			if key == "" || f.Tag.Get("key") == "-" {
 				continue
 			}
-			x, err := canonicalValue(v.Field(i), join(key), dir, d, files)
+			x, err := canonicalValue(v.FieldByIndex(pf.index), join(key), dir, d, files)
 			if err != nil {
 				return nil, err
 			}

@@ -34,6 +34,15 @@
 // holds the columns. The tables must have the same number of rows and,
 // when both have an item column, the same items in the same order.
 // Output spearman.arrow: layer, x_stage, x, y_stage, y, rho, n.
+//
+// With bootstrap B > 0, ρ gets a percentile interval over the items (e.g.
+// the kernels of a metric–lesion ρ): for each layer a stats.SplitMix64
+// stream seeded with seed draws B resamplings one after the other, each
+// of the n items drawn with replacement (item i of the draw is item
+// Below(n)), and ρ is recomputed on each; spearman.arrow then has the
+// columns bootstrap (int64, B), rho_q025 and rho_q975 (the 2.5 and 97.5
+// percentiles of the draws' ρ that are not NaN, stats.Quantiles:
+// numpy.nanquantile).
 package correlate
 
 import (
@@ -67,6 +76,9 @@ type Params struct {
 	XColumn string `yaml:"x_column" doc:"mode values: the column of x's layer tables"`
 	YColumn string `yaml:"y_column" doc:"mode values: the column of y's layer tables"`
 	Layer   string `yaml:"layer" doc:"mode values: the layer (default: every layer both inputs have)"`
+	// Bootstrap and Seed: see the package doc.
+	Bootstrap int   `yaml:"bootstrap" min:"0" max:"100000" doc:"mode values: bootstrap draws of the items for a 95% percentile interval of ρ (0: none)"`
+	Seed      int64 `yaml:"seed" doc:"mode values: seed of the bootstrap draws' splitmix64 stream"`
 }
 
 // Validate checks what the tags cannot.
@@ -311,7 +323,7 @@ func runValues(ctx context.Context, job *stages.Job, p *Params, x, y stages.Inpu
 		}
 	}
 	var layerCol, xs, xc, ys, yc []string
-	var rho []float64
+	var rho, lo, hi []float64
 	var n []int64
 	var s stats.Scratch
 	for _, layer := range layers {
@@ -337,6 +349,10 @@ func runValues(ctx context.Context, job *stages.Job, p *Params, x, y stages.Inpu
 		ys, yc = append(ys, y.Stage), append(yc, p.YColumn)
 		rho = append(rho, s.Spearman(xv, yv))
 		n = append(n, int64(pairCount(xv, yv)))
+		if p.Bootstrap > 0 {
+			q := stats.Quantiles(bootstrapRho(&s, xv, yv, p.Bootstrap, p.Seed), 0.025, 0.975)
+			lo, hi = append(lo, q[0]), append(hi, q[1])
+		}
 	}
 	var t arrowfile.Table
 	t.Strings("layer", layerCol)
@@ -346,10 +362,35 @@ func runValues(ctx context.Context, job *stages.Job, p *Params, x, y stages.Inpu
 	t.Strings("y", yc)
 	t.Float64s("rho", rho)
 	t.Int64s("n", n)
+	if p.Bootstrap > 0 {
+		b := make([]int64, len(rho))
+		for i := range b {
+			b[i] = int64(p.Bootstrap)
+		}
+		t.Int64s("bootstrap", b)
+		t.Float64s("rho_q025", lo)
+		t.Float64s("rho_q975", hi)
+	}
 	if err := t.Write(job.Output(SpearmanFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
 	return nil
+}
+
+// bootstrapRho is ρ of x and y on B resamplings of their items; see the
+// package doc.
+func bootstrapRho(s *stats.Scratch, x, y []float64, B int, seed int64) []float64 {
+	r := stats.SplitMix64{State: uint64(seed)}
+	bx, by := make([]float64, len(x)), make([]float64, len(y))
+	out := make([]float64, B)
+	for b := range out {
+		for i := range bx {
+			k := r.Below(len(x))
+			bx[i], by[i] = x[k], y[k]
+		}
+		out[b] = s.Spearman(bx, by)
+	}
+	return out
 }
 
 // readValues reads column col of in's <layer>.arrow, and its item column

@@ -307,3 +307,51 @@ func TestNotAMetricStage(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestValuesBootstrap: with bootstrap > 0, the percentile interval of ρ
+// equals numpy/scipy's on the same resamplings of the items
+// (testdata/correlate/gen.py: fsi against dprime, default case), and it
+// holds the observed ρ; without it the table has no interval columns.
+func TestValuesBootstrap(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/correlate/fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Draws  int
+		Seed   int64
+		Layers []struct {
+			Layer   string
+			RhoQ025 F `json:"rho_q025"`
+			RhoQ975 F `json:"rho_q975"`
+		}
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	def := loadCases(t)[0]
+	x := writeMetricStage(t, def, nil)
+	p := &Params{Mode: "values", XColumn: "fsi", YColumn: "dprime", Bootstrap: ref.Draws, Seed: ref.Seed}
+	out, err := run(t, p, map[string][]stages.Input{"x": {x}, "y": {x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := readTable(t, filepath.Join(out, SpearmanFile))
+	for i, w := range ref.Layers {
+		lo, hi := tb.f64["rho_q025"][i], tb.f64["rho_q975"][i]
+		if tb.str["layer"][i] != w.Layer || !agree(lo, float64(w.RhoQ025)) || !agree(hi, float64(w.RhoQ975)) || tb.i64["bootstrap"][i] != int64(ref.Draws) {
+			t.Errorf("%s: interval [%v, %v], reference %s [%v, %v]", tb.str["layer"][i], lo, hi, w.Layer, float64(w.RhoQ025), float64(w.RhoQ975))
+		}
+		if r := tb.f64["rho"][i]; !(lo <= r && r <= hi) {
+			t.Errorf("%s: ρ %v outside its interval [%v, %v]", w.Layer, r, lo, hi)
+		}
+	}
+	p.Bootstrap = 0
+	out, err = run(t, p, map[string][]stages.Input{"x": {x}, "y": {x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := readTable(t, filepath.Join(out, SpearmanFile)); tb.f64["rho_q025"] != nil {
+		t.Error("bootstrap 0 wrote an interval")
+	}
+}

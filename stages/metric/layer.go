@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -15,8 +16,8 @@ import (
 	"selectivity/stages/stats"
 )
 
-// layerResult holds one layer's per-item outputs.
-type layerResult struct {
+// Result holds one layer's per-item outputs under one design.
+type Result struct {
 	layer aggregate.Layer
 	shape string // the input's shape metadata
 	items int
@@ -32,10 +33,10 @@ type layerResult struct {
 	params *Params
 }
 
-func (r *layerResult) level() string { return r.layer.Level }
+func (r *Result) level() string { return r.layer.Level }
 
 // selected reports whether metric m selects item i.
-func (r *layerResult) selected(m string, i int) bool {
+func (r *Result) selected(m string, i int) bool {
 	p := r.params
 	switch m {
 	case "fsi":
@@ -51,7 +52,7 @@ func (r *layerResult) selected(m string, i int) bool {
 }
 
 // selectedCount counts the items metric m selects.
-func (r *layerResult) selectedCount(m string) int {
+func (r *Result) selectedCount(m string) int {
 	n := 0
 	for i := range r.items {
 		if r.selected(m, i) {
@@ -66,10 +67,12 @@ func (r *layerResult) selectedCount(m string) int {
 // difference).
 var readThroughMapping = false
 
-// runLayer computes the metrics of every item of layer l, streaming chunks
-// of items from the file. scratch is the chunk buffer, reused across
+// computeViews computes the metrics of every item of layer l under each
+// view, streaming chunks of items from the file once for all of them: a
+// chunk is loaded in the base design's order, and each view's worker reads
+// its responses from there. scratch is the chunk buffer, reused across
 // layers (and grown if needed) so that its pages are faulted in once.
-func runLayer(ctx context.Context, job *stages.Job, l aggregate.Layer, d *design, nImages int, p *Params, scratch *[]float64) (*layerResult, error) {
+func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base *design, views []*View, nImages int, p *Params, scratch *[]float64) ([]*Result, error) {
 	r, err := arrowfile.Open(l.Path)
 	if err != nil {
 		return nil, err
@@ -93,14 +96,17 @@ func runLayer(ctx context.Context, job *stages.Job, l aggregate.Layer, d *design
 	}); err != nil {
 		return nil, err
 	}
-	src, err := newRowSource(l.Path, rows, d.order)
+	src, err := newRowSource(l.Path, rows, base.order)
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
 
-	res := newResult(l, shape, items, d, p)
-	m := len(d.order)
+	res := make([]*Result, len(views))
+	for v, view := range views {
+		res[v] = newResult(l, shape, items, view.d, p)
+	}
+	m := len(base.order)
 	K := chunkItems(p, m, items)
 	if cap(*scratch) < K*m {
 		*scratch = make([]float64, K*m)
@@ -108,9 +114,9 @@ func runLayer(ctx context.Context, job *stages.Job, l aggregate.Layer, d *design
 	buf := (*scratch)[:K*m]
 	ws := make([]*worker, workers())
 	for i := range ws {
-		ws[i] = newWorker(d, p)
+		ws[i] = &worker{p: p}
 	}
-	bar := job.Progress.Bar("metric "+l.Name, "items", int64(items))
+	bar := job.Progress.Bar("metric "+l.Name, "items", int64(items)*int64(len(views)))
 	defer bar.Done()
 	for i0 := 0; i0 < items; i0 += K {
 		if err := ctx.Err(); err != nil {
@@ -120,12 +126,14 @@ func runLayer(ctx context.Context, job *stages.Job, l aggregate.Layer, d *design
 		if err := loadChunk(ws, buf[:k*m], src, i0, k); err != nil {
 			return nil, err
 		}
-		computeChunk(ws, res, buf[:k*m], m, k, i0, bar)
+		computeChunk(ws, views, res, buf[:k*m], m, k, i0, bar)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.finish(p)
+	for _, r := range res {
+		r.finish(p)
+	}
 	return res, nil
 }
 
@@ -182,8 +190,8 @@ func (s *rowSource) close() {
 }
 
 // newResult allocates the outputs of the requested metrics.
-func newResult(l aggregate.Layer, shape string, items int, d *design, p *Params) *layerResult {
-	res := &layerResult{layer: l, shape: shape, items: items, params: p}
+func newResult(l aggregate.Layer, shape string, items int, d *design, p *Params) *Result {
+	res := &Result{layer: l, shape: shape, items: items, params: p}
 	f := func() []float64 { return make([]float64, items) }
 	if p.has("fsi") {
 		res.fsi = f()
@@ -206,7 +214,7 @@ func newResult(l aggregate.Layer, shape string, items int, d *design, p *Params)
 
 // finish applies the FDR correction of each t-test comparison across the
 // whole layer and decides the t-test selection.
-func (r *layerResult) finish(p *Params) {
+func (r *Result) finish(p *Params) {
 	if r.tmin == nil {
 		return
 	}
@@ -292,9 +300,14 @@ func transpose(scratch []float64, tile []float32, m, k, j0, j1 int) {
 const blockItems = 64
 
 // computeChunk computes the metrics of the k items in scratch (item-major,
-// m values each), items i0… of the layer, into res; workers take blocks of
-// items and count them on bar.
-func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 int, bar stages.Bar) {
+// m values each), items i0… of the layer, under every view into its
+// result; workers take blocks of items, compute each item under all views
+// while its responses are in cache, and count them on bar.
+func computeChunk(ws []*worker, views []*View, res []*Result, scratch []float64, m, k, i0 int, bar stages.Bar) {
+	// With several views, the Mann–Whitney and rank-sum tests sort each
+	// item's responses once and pick every view's P and N from the order.
+	test := ws[0].p.WilcoxonTest
+	presort := len(views) > 1 && res[0].wz != nil && (test == "mannwhitneyu" || test == "ranksums")
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -308,9 +321,16 @@ func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 in
 				}
 				b1 := min(b0+blockItems, k)
 				for kk := b0; kk < b1; kk++ {
-					w.item(res, i0+kk, scratch[kk*m:(kk+1)*m])
+					x := scratch[kk*m : (kk+1)*m]
+					w.sorted = false
+					if presort {
+						w.sv, w.si, w.sorted = w.s.SortedOrder(x)
+					}
+					for v, view := range views {
+						w.item(view, res[v], i0+kk, x)
+					}
 				}
-				bar.Add(int64(b1 - b0))
+				bar.Add(int64(b1-b0) * int64(len(views)))
 			}
 		}()
 	}
@@ -319,21 +339,34 @@ func computeChunk(ws []*worker, res *layerResult, scratch []float64, m, k, i0 in
 
 // worker loads and computes items; it owns its buffers.
 type worker struct {
-	d    *design
 	p    *Params
 	s    stats.Scratch
 	cats [][]float64
+	x    []float64 // a view's responses, gathered from the chunk
 	tile []float32 // tileRows column blocks
+	// The item's responses sorted (stats.Scratch.SortedOrder), when
+	// sorted, and a view's P and N picked from them.
+	sv     []float64
+	si     []int32
+	sorted bool
+	sp, sn []float64
 }
 
-func newWorker(d *design, p *Params) *worker {
-	return &worker{d: d, p: p, cats: make([][]float64, len(d.cats))}
-}
-
-// item computes the metrics of item i from x, its responses in the
-// design's order.
-func (w *worker) item(res *layerResult, i int, x []float64) {
-	d, p := w.d, w.p
+// item computes the metrics of item i under view v from x, its responses
+// in the base design's order.
+func (w *worker) item(v *View, res *Result, i int, x []float64) {
+	d, p := v.d, w.p
+	if v.pick != nil {
+		w.x = slices.Grow(w.x[:0], len(v.pick))[:len(v.pick)]
+		for j, pos := range v.pick {
+			w.x[j] = x[pos]
+		}
+		x = w.x
+	}
+	if cap(w.cats) < len(d.cats) {
+		w.cats = make([][]float64, len(d.cats))
+	}
+	w.cats = w.cats[:len(d.cats)]
 	pp, nn := x[:d.nP], x[d.nP:]
 	if res.fsi != nil {
 		res.fsi[i] = stats.FSI(pp, nn)
@@ -344,11 +377,19 @@ func (w *worker) item(res *layerResult, i int, x []float64) {
 	if res.wz != nil {
 		var z, pv float64
 		sel := false
-		switch p.WilcoxonTest {
-		case "ranksums":
+		switch {
+		case w.sorted && v.role != nil:
+			w.pick(v.role)
+			if p.WilcoxonTest == "ranksums" {
+				z, pv = stats.RankSumsSorted(w.sp, w.sn)
+			} else {
+				_, z, pv = stats.MannWhitneyGreaterSorted(w.sp, w.sn)
+			}
+			sel = pv < p.Alpha
+		case p.WilcoxonTest == "ranksums":
 			z, pv = w.s.RankSums(pp, nn)
 			sel = pv < p.Alpha
-		case "per_category":
+		case p.WilcoxonTest == "per_category":
 			for c, g := range d.cats {
 				w.cats[c] = x[g.lo:g.hi]
 			}
@@ -375,6 +416,26 @@ func (w *worker) item(res *layerResult, i int, x []float64) {
 		}
 		res.tmin[i] = t
 	}
+}
+
+// pick fills sp and sn with the responses of a view's P and N (role), in
+// ascending order, from the item's sorted responses. It writes every value
+// to both and advances the one it belongs to (inP = 1, inN = 2): roles in
+// random order would defeat a branch.
+func (w *worker) pick(role []int8) {
+	n := len(w.si)
+	if cap(w.sp) < n+1 {
+		w.sp, w.sn = make([]float64, n+1), make([]float64, n+1)
+	}
+	sp, sn := w.sp[:n+1], w.sn[:n+1]
+	np, nn := 0, 0
+	for k, pos := range w.si {
+		r, v := role[pos], w.sv[k]
+		sp[np], sn[nn] = v, v
+		np += int(r & inP)
+		nn += int(r >> 1)
+	}
+	w.sp, w.sn = sp[:np], sn[:nn]
 }
 
 // nanMin is the smaller of a and b, NaN if either is.

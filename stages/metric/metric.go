@@ -80,6 +80,16 @@
 // across the whole layer, after the last chunk. Memory is therefore the
 // chunk plus O(items) outputs, never the layer's activations; the results
 // do not depend on chunk_units, which therefore stays out of the cache key.
+//
+// # Other designs
+//
+// Study (study.go) runs the same per-item code under other designs of the
+// same images — the labels permuted (the permutation kind), a subset of the
+// images (the reliability kind) — computing a batch of designs per pass
+// over a layer's file, each item under every design of the batch while its
+// responses are in cache. With several designs, the rank-sum tests sort an
+// item's responses once and pick each design's P and N from that order
+// (the same results as sorting them apiece).
 package metric
 
 import (
@@ -91,7 +101,6 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
 )
 
 func init() { stages.Register(kind{}) }
@@ -177,7 +186,11 @@ func (kind) Doc() string {
 	return "face selectivity per unit or kernel: FSI, d′, Wilcoxon rank-sum and t-test intersection with FDR, and % selected per layer"
 }
 
-func (kind) NewParams() any {
+func (kind) NewParams() any { return Defaults() }
+
+// Defaults returns new parameters set to the defaults (science.md's), for
+// kinds that compute the metrics under other designs.
+func Defaults() *Params {
 	return &Params{
 		Metrics:         slices.Clone(Names),
 		Preferred:       "faces",
@@ -204,50 +217,35 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if len(ins) != 1 {
 		return fmt.Errorf("metric: want one acts input, got %d", len(ins))
 	}
-	in := ins[0]
-	if !slices.Contains(in.Files, aggregate.ImagesFile) {
-		return fmt.Errorf("metric: input %s has no %s", in.Stage, aggregate.ImagesFile)
-	}
-	im, err := readImages(in.Path(aggregate.ImagesFile))
-	if err != nil {
-		return fmt.Errorf("metric: input %s: %w", in.Stage, err)
-	}
-	d, err := newDesign(im, p)
-	if err != nil {
-		return fmt.Errorf("metric: input %s: %w", in.Stage, err)
-	}
-	all, err := aggregate.Layers(in, "unit", "kernel")
+	st, err := Open(ins[0], p)
 	if err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}
-	layers, err := aggregate.Select(all, p.Layers, in.Stage)
-	if err != nil {
-		return fmt.Errorf("metric: %w", err)
-	}
-	for _, l := range layers {
+	for _, l := range st.Layers {
 		if l.Name+".arrow" == SummaryFile {
-			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", in.Stage, l.Name, SummaryFile)
+			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", st.Stage, l.Name, SummaryFile)
 		}
 	}
 	var sum summary
-	var scratch []float64
-	for _, l := range layers {
+	for _, l := range st.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := runLayer(ctx, job, l, d, len(im.category), p, &scratch)
+		err := st.Compute(ctx, job, l, []*View{st.Identity()}, func(_ int, res *Result) error {
+			if err := res.write(job.Output(l.Name+".arrow"), st.d, p); err != nil {
+				return err
+			}
+			sum.add(res, p)
+			if job.Logf != nil {
+				job.Logf("%s", res.line(p))
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("metric: input %s: layer %s: %w", in.Stage, l.Name, err)
-		}
-		if err := res.write(job.Output(l.Name+".arrow"), d, p); err != nil {
-			return fmt.Errorf("metric: layer %s: %w", l.Name, err)
-		}
-		sum.add(res, p)
-		if job.Logf != nil {
-			job.Logf("%s", res.line(p))
+			return fmt.Errorf("metric: input %s: layer %s: %w", st.Stage, l.Name, err)
 		}
 	}
-	if err := sum.write(job.Output(SummaryFile), in.Stage, p); err != nil {
+	if err := sum.write(job.Output(SummaryFile), st.Stage, p); err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}
 	return nil
@@ -266,19 +264,19 @@ func chunkItems(p *Params, m, items int) int {
 }
 
 // line is a one-line account of a layer's results for the log.
-func (r *layerResult) line(p *Params) string {
+func (r *Result) line(p *Params) string {
 	parts := make([]string, 0, len(Names))
 	for _, m := range Names {
 		if p.has(m) {
 			k := r.selectedCount(m)
-			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, percent(k, r.items)))
+			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, Percent(k, r.items)))
 		}
 	}
 	return fmt.Sprintf("%s (%s, %d items): %s selected", r.layer.Name, r.level(), r.items, strings.Join(parts, ", "))
 }
 
-// percent is 100·k/n, the summary's percentage.
-func percent(k, n int) float64 {
+// Percent is 100·k/n, the summary's percentage (NaN for n = 0).
+func Percent(k, n int) float64 {
 	if n == 0 {
 		return math.NaN()
 	}

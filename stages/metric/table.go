@@ -9,7 +9,7 @@ import (
 )
 
 // write writes the layer's per-item table; see the package doc.
-func (r *layerResult) write(path string, d *design, p *Params) error {
+func (r *Result) write(path string, d *design, p *Params) error {
 	var t arrowfile.Table
 	item := make([]int64, r.items)
 	for i := range item {
@@ -84,7 +84,7 @@ type summary struct {
 }
 
 // add appends one row per requested metric of a layer.
-func (s *summary) add(r *layerResult, p *Params) {
+func (s *summary) add(r *Result, p *Params) {
 	for _, m := range Names {
 		if !p.has(m) {
 			continue
@@ -96,7 +96,7 @@ func (s *summary) add(r *layerResult, p *Params) {
 		s.metric = append(s.metric, m)
 		s.items = append(s.items, int64(r.items))
 		s.selected = append(s.selected, int64(k))
-		s.percent = append(s.percent, percent(k, r.items))
+		s.percent = append(s.percent, Percent(k, r.items))
 	}
 }
 

@@ -32,11 +32,27 @@ func (s *Scratch) MannWhitneyGreater(p, n []float64) (u, z, pval float64) {
 	if !ok {
 		return math.NaN(), math.NaN(), math.NaN()
 	}
+	return greater(u, sigma, len(p), len(n))
+}
+
+// MannWhitneyGreaterSorted is MannWhitneyGreater of p and n that are
+// already sorted ascending and hold no NaN, with the same result; it does
+// not sort (see Scratch.SortedOrder).
+func MannWhitneyGreaterSorted(p, n []float64) (u, z, pval float64) {
+	if len(p) == 0 || len(n) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	r1, tie, allTied := mergeRanks(p, n)
+	u, sigma := uSigma(r1, tie, allTied, len(p), len(n))
+	return greater(u, sigma, len(p), len(n))
+}
+
+// greater is the one-sided test's z and p from U and σ.
+func greater(u, sigma float64, n1, n2 int) (uu, z, pval float64) {
 	if sigma == 0 {
 		return u, 0, 1
 	}
-	n1, n2 := float64(len(p)), float64(len(n))
-	z = (u - n1*n2/2 - 0.5) / sigma
+	z = (u - float64(n1)*float64(n2)/2 - 0.5) / sigma
 	return u, z, NormSF(z)
 }
 
@@ -116,7 +132,21 @@ func (s *Scratch) RankSums(p, n []float64) (z, pval float64) {
 	if nan {
 		return math.NaN(), math.NaN()
 	}
-	n1, n2 := len(p), len(n)
+	return rankSumsZ(r1, len(p), len(n))
+}
+
+// RankSumsSorted is RankSums of p and n that are already sorted ascending
+// and hold no NaN, with the same result; it does not sort.
+func RankSumsSorted(p, n []float64) (z, pval float64) {
+	if len(p) == 0 || len(n) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	r1, _, _ := mergeRanks(p, n)
+	return rankSumsZ(r1, len(p), len(n))
+}
+
+// rankSumsZ is the rank-sum test's z and p from R1.
+func rankSumsZ(r1 float64, n1, n2 int) (z, pval float64) {
 	expected := float64(n1*(n1+n2+1)) / 2
 	z = (r1 - expected) / math.Sqrt(float64(n1*n2*(n1+n2+1))/12)
 	return z, NormSF(z)

@@ -125,3 +125,19 @@ func MeanSEM(x []float64) (mean, sem float64) {
 	m, v := MeanVar(x, 1)
 	return m, math.Sqrt(v) / math.Sqrt(float64(len(x)))
 }
+
+// NanMean returns the mean of x's values that are not NaN, numpy.nanmean
+// (summed in order, not pairwise); NaN when none is left.
+func NanMean(x []float64) float64 {
+	s, n := 0.0, 0
+	for _, v := range x {
+		if v == v {
+			s += v
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / float64(n)
+}

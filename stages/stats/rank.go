@@ -18,6 +18,9 @@ type Scratch struct {
 	rx      []float64
 	ry      []float64
 	keep    []bool
+	// ov, oi are SortedOrder's results.
+	ov []float64
+	oi []int32
 }
 
 type valIdx struct {
@@ -60,6 +63,39 @@ func (s *Scratch) rankSums(p, n []float64) (r1, tieTerm float64, allTied, nan bo
 	}
 	r1, tieTerm, allTied = mergeRanks(s.a, s.b)
 	return r1, tieTerm, allTied, false
+}
+
+// SortedOrder sorts x once for rank tests on many subsets of it: it
+// returns x's values in ascending order and, for each, its index in x
+// (ties in index order). Picking the values of a subset in this order
+// gives that subset sorted, for MannWhitneyGreaterSorted and
+// RankSumsSorted. ok is false when x holds a NaN. The slices are s's
+// buffers, valid until its next SortedOrder.
+func (s *Scratch) SortedOrder(x []float64) (vals []float64, idx []int32, ok bool) {
+	if cap(s.pairs) < len(x) {
+		s.pairs = make([]valIdx, 0, len(x)+len(x)/4)
+	}
+	pr := s.pairs[:0]
+	for i, v := range x {
+		if v != v {
+			return nil, nil, false
+		}
+		pr = append(pr, valIdx{v, int32(i)})
+	}
+	s.pairs = pr
+	if cap(s.sortBuf) < len(pr) {
+		s.sortBuf = make([]valIdx, len(pr), cap(s.pairs))
+	}
+	sortByValue(pr, s.sortBuf[:len(pr)])
+	s.ov = grow(s.ov, len(pr))
+	if cap(s.oi) < len(pr) {
+		s.oi = make([]int32, len(pr))
+	}
+	s.oi = s.oi[:len(pr)]
+	for k, p := range pr {
+		s.ov[k], s.oi[k] = p.v, p.i
+	}
+	return s.ov, s.oi, true
 }
 
 // sortedCopy copies x into buf (grown as needed) and sorts it ascending; ok

@@ -1,0 +1,228 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/pipeline/pipelinetest"
+	"selectivity/stages"
+	"selectivity/stages/metric/metrictest"
+	"selectivity/stages/stats/fixture"
+)
+
+type F = fixture.Float
+
+// bootFixture is testdata/bootstrap/fixtures.json (testdata/bootstrap/gen.py).
+type bootFixture struct {
+	Cases []struct {
+		Name, Input string
+		Draws       int
+		Seed        int64
+		Params      map[string]any
+		Picks       [][]int
+		Percent     []struct {
+			Layer, Metric  string
+			Draw, Selected int
+		}
+		Consistency []struct {
+			Layer       string
+			Draw, Pairs int
+			MeanRho     F `json:"mean_rho"`
+		}
+		Summary []map[string]any
+	}
+}
+
+// TestAgainstReference: the draws, every draw's selected counts and
+// consistency, and the summary's intervals agree with numpy / scipy /
+// statsmodels recomputing the same draws (testdata/bootstrap/gen.py):
+// counts exactly, the rest to 1e-9 relative.
+func TestAgainstReference(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/bootstrap/fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx bootFixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	mfx := metrictest.LoadFixture(t)
+	for _, c := range fx.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := params(t, c.Params)
+			p.Draws, p.Seed = c.Draws, c.Seed
+			out, err := run(t, mfx.Input(t, c.Input), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := ints(t, open(t, filepath.Join(out, DrawsFile)), "source")
+			for d, pick := range c.Picks {
+				for j, s := range pick {
+					if got := src[d*len(pick)+j]; got != int64(s) {
+						t.Fatalf("draw %d position %d: source %d, reference %d", d, j, got, s)
+					}
+				}
+			}
+			pt := open(t, filepath.Join(out, PercentFile))
+			layer, met, draw, sel := strs(t, pt, "layer"), strs(t, pt, "metric"), ints(t, pt, "draw"), ints(t, pt, "selected")
+			if len(layer) != len(c.Percent) {
+				t.Fatalf("percent.arrow: %d rows, reference %d", len(layer), len(c.Percent))
+			}
+			for i, w := range c.Percent {
+				if layer[i] != w.Layer || met[i] != w.Metric || draw[i] != int64(w.Draw) || sel[i] != int64(w.Selected) {
+					t.Errorf("percent row %d: %s %s draw %d selected %d; reference %+v", i, layer[i], met[i], draw[i], sel[i], w)
+				}
+			}
+			ct := open(t, filepath.Join(out, ConsistencyFile))
+			cl, rho, pairs := strs(t, ct, "layer"), floats(t, ct, "mean_rho"), ints(t, ct, "pairs")
+			if len(cl) != len(c.Consistency) {
+				t.Fatalf("consistency.arrow: %d rows, reference %d", len(cl), len(c.Consistency))
+			}
+			for i, w := range c.Consistency {
+				if cl[i] != w.Layer || pairs[i] != int64(w.Pairs) || !agree(rho[i], float64(w.MeanRho)) {
+					t.Errorf("consistency row %d: %s ρ %v (%d pairs); reference %+v", i, cl[i], rho[i], pairs[i], w)
+				}
+			}
+			s := open(t, filepath.Join(out, SummaryFile))
+			sl, sm := strs(t, s, "layer"), strs(t, s, "metric")
+			if len(sl) != len(c.Summary) {
+				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))
+			}
+			for _, col := range summaryCols {
+				got := floats(t, s, col)
+				for i, w := range c.Summary {
+					var want F
+					bw, _ := json.Marshal(w[col])
+					if err := json.Unmarshal(bw, &want); err != nil {
+						t.Fatal(err)
+					}
+					if sl[i] != w["layer"] || sm[i] != w["metric"] || !agree(got[i], float64(want)) {
+						t.Errorf("summary row %d (%s %s): %s %v, reference %v", i, sl[i], sm[i], col, got[i], float64(want))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDraws: every position draws from its own category, the draws repeat
+// images (with replacement) and depend on the seed only.
+func TestDraws(t *testing.T) {
+	cat := strings.Split("x y x z x y x z z x", " ")
+	ds := Draws(cat, 30, 2)
+	repeats := false
+	for d, pick := range ds {
+		for j, s := range pick {
+			if cat[s] != cat[j] {
+				t.Fatalf("draw %d: position %d (%s) takes position %d (%s)", d, j, cat[j], s, cat[s])
+			}
+		}
+		sorted := slices.Clone(pick)
+		slices.Sort(sorted)
+		repeats = repeats || len(slices.Compact(sorted)) < len(pick)
+	}
+	if !repeats {
+		t.Error("30 draws without a repeated image")
+	}
+	if again := Draws(cat, 30, 2); !slices.EqualFunc(ds, again, slices.Equal[[]int]) {
+		t.Error("the same seed drew other resamplings")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	mfx := metrictest.LoadFixture(t)
+	_, err := run(t, mfx.Input(t, "unit"), params(t, map[string]any{"layers": []string{"conv9"}}))
+	if err == nil || !strings.Contains(err.Error(), `no layer "conv9"`) {
+		t.Errorf("unknown layer: error %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	job := &stages.Job{Stage: "b", Params: params(t, nil), OutDir: t.TempDir(),
+		Inputs: map[string][]stages.Input{"acts": {mfx.Input(t, "mean")}}, Progress: pipelinetest.Progress{}}
+	if err := (kind{}).Run(ctx, job); err != context.Canceled {
+		t.Errorf("cancelled run: %v", err)
+	}
+}
+
+func params(t testing.TB, over map[string]any) *Params {
+	t.Helper()
+	p := kind{}.NewParams().(*Params)
+	b, err := yaml.Marshal(over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, p); err != nil {
+		t.Fatal(err)
+	}
+	if errs := p.Validate(); len(errs) > 0 {
+		t.Fatalf("params %v: %v", over, errs)
+	}
+	return p
+}
+
+func run(t testing.TB, in stages.Input, p *Params) (string, error) {
+	t.Helper()
+	out := t.TempDir()
+	job := &stages.Job{Stage: "bootstrap", Params: p, OutDir: out,
+		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
+	return out, kind{}.Run(context.Background(), job)
+}
+
+func open(t testing.TB, path string) *arrowfile.Reader {
+	t.Helper()
+	r, err := arrowfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
+	t.Helper()
+	v, err := arrowfile.Float64Column(r, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func ints(t testing.TB, r *arrowfile.Reader, col string) []int64 {
+	t.Helper()
+	v, err := arrowfile.Int64Column(r, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func strs(t testing.TB, r *arrowfile.Reader, col string) []string {
+	t.Helper()
+	v, err := arrowfile.StringColumn(r, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// agree: both NaN, the same infinity, or within 1e-9 relative or 1e-12
+// absolute.
+func agree(got, want float64) bool {
+	switch {
+	case math.IsNaN(want) || math.IsNaN(got):
+		return math.IsNaN(want) && math.IsNaN(got)
+	case math.IsInf(want, 0) || math.IsInf(got, 0):
+		return got == want
+	}
+	d := math.Abs(got - want)
+	return d <= 1e-9*math.Max(math.Abs(got), math.Abs(want)) || d <= 1e-12
+}
