@@ -63,15 +63,19 @@ type Slot struct {
 
 // What kinds produce, for Producer and Slot.Accepts.
 const (
-	Images            = "images"             // stimuli: pixels and labels
-	Network           = "network"            // model: weights
-	TrainedNetwork    = "trained network"    // train: checkpoints and training curve
-	UnitActivations   = "unit activations"   // extract
-	KernelActivations = "kernel activations" // aggregate
-	Selectivity       = "selectivity"        // metric: per-unit or per-kernel values and selections
-	Correlations      = "correlations"       // correlate
-	Decoding          = "decoding"           // decode: accuracies
-	LesionEffects     = "lesion effects"     // lesion
+	Images            = "images"              // stimuli: pixels and labels
+	Network           = "network"             // model: weights
+	TrainedNetwork    = "trained network"     // train: checkpoints and training curve
+	UnitActivations   = "unit activations"    // extract
+	KernelActivations = "kernel activations"  // aggregate
+	Selectivity       = "selectivity"         // metric: per-unit or per-kernel values and selections
+	Correlations      = "correlations"        // correlate
+	Decoding          = "decoding"            // decode: accuracies
+	LesionEffects     = "lesion effects"      // lesion
+	NullDistribution  = "null distribution"   // permutation
+	Reliability       = "reliability"         // reliability: split halves
+	BootstrapDraws    = "bootstrap draws"     // bootstrap
+	Sensitivity       = "variant sensitivity" // variants
 )
 
 // Producer is implemented by kinds that declare what their outputs are

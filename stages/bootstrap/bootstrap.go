@@ -91,8 +91,9 @@ func (kind) NewParams() any {
 	return &Params{Params: *metric.Defaults(), Draws: 100, Seed: 1}
 }
 
+func (kind) Produces() string { return stages.BootstrapDraws }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
 }
 
 // Draws draws the B resamplings of the package doc over positions whose

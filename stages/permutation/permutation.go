@@ -100,8 +100,9 @@ func (kind) NewParams() any {
 	return &Params{Params: *metric.Defaults(), Permutations: 100, Seed: 1}
 }
 
+func (kind) Produces() string { return stages.NullDistribution }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
 }
 
 // Permutations draws the P permutations of 0 … m−1 of the package doc.

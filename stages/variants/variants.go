@@ -69,9 +69,10 @@ func (kind) Version() string { return "1" }
 func (kind) Doc() string {
 	return "sensitivity to analysis choices: per layer, Jaccard overlap of selected sets and Spearman of values between every pair of metric stages, and each one's % selected"
 }
-func (kind) NewParams() any { return &Params{} }
+func (kind) NewParams() any   { return &Params{} }
+func (kind) Produces() string { return stages.Sensitivity }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "metrics", Required: true, Many: true, Doc: "metric stages, the baseline first"}}
+	return []stages.Slot{{Name: "metrics", Required: true, Many: true, Accepts: []string{stages.Selectivity}, Doc: "metric stages, the baseline first"}}
 }
 
 // table is one input's layer table, read.
