@@ -1,11 +1,11 @@
 // Package aggregate is the `aggregate` stage kind: kernel-level activations
 // from unit-level ones. For every layer of an extract stage, image and
-// channel it reduces the channel's H×W map to one number (science.md,
+// channel it reduces the channel's H×W map to one number (analyses.md,
 // Items): its mean, its l2 norm (the square root of the sum of squares) or
 // its maximum.
 //
 // The default method is l2: it is the kernel-level feature of the study's
-// decoding analysis (science.md, Decoding face identity), so the kernel
+// decoding analysis (analyses.md, Decoding face identity), so the kernel
 // level that the metrics rank and the one decoding reads are the same
 // unless asked otherwise; mean and max are variants.
 //

@@ -1,5 +1,5 @@
 // Package correlate is the `correlate` stage kind: Spearman's ρ between
-// per-item value vectors (science.md, Agreement), by stats.Spearman — the
+// per-item value vectors (analyses.md, Agreement), by stats.Spearman — the
 // Pearson correlation of average ranks, ties sharing their mean rank, NaN
 // pairs dropped, ±Inf ranked as the extremes; scipy.stats.spearmanr.
 //

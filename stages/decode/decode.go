@@ -1,12 +1,12 @@
 // Package decode is the `decode` stage kind: how well face identity can be
-// read out of each metric's most selective kernels (science.md, Decoding
+// read out of each metric's most selective kernels (analyses.md, Decoding
 // face identity; the paper's Fig. 1e).
 //
 // # Inputs
 //
 //   - features: one aggregate stage run on an identity set (every image's
 //     identity is named in its images.arrow): the kernel-level matrix of
-//     the layer `layer` (rows = images, columns = kernels; science.md's
+//     the layer `layer` (rows = images, columns = kernels; analyses.md's
 //     feature is the l2 aggregation, other aggregations are accepted and
 //     logged).
 //   - metrics: metric stages run on the category set (any number; together
@@ -18,7 +18,7 @@
 //	layer         the layer (conv13)
 //	top_n         N kernels per metric; 0 (default): the smallest number of
 //	              kernels any requested metric selects (its <m>_selected
-//	              column), as science.md says
+//	              column), as analyses.md says
 //	metrics       the metrics decoded (fsi, dprime, wilcoxon, ttest)
 //	random_draws  draws of N random kernels for the baseline (10; 0: none)
 //	seed          seeds the random draws and the solver's coordinate order
@@ -202,7 +202,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 		return err
 	}
 	if feat.agg != "l2" {
-		logf("features are %s-aggregated; science.md decodes l2", feat.agg)
+		logf("features are %s-aggregated; analyses.md decodes l2", feat.agg)
 	}
 	design, err := newDesign(feat.identity, job.Inputs["features"][0].Stage)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package lesion is the `lesion` stage kind: how much the network's own task
-// suffers when one kernel of a layer is silenced (science.md, Lesioning;
+// suffers when one kernel of a layer is silenced (analyses.md, Lesioning;
 // the paper's Fig. 1d), and optionally Dobs et al.'s greedy lesioning.
 //
 // # Inputs

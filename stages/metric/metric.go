@@ -1,5 +1,5 @@
 // Package metric is the `metric` stage kind: per item (unit or kernel) of
-// every layer, the four face-selectivity metrics of science.md — FSI, d′,
+// every layer, the four face-selectivity metrics of analyses.md — FSI, d′,
 // the Wilcoxon rank-sum test and the t-test intersection with FDR — each
 // with its value, its p-value where there is one, and whether it selects
 // the item; and per layer and metric the percentage selected.
@@ -27,7 +27,7 @@
 // an empty N, a t-test group (or P) of fewer than two images, or a category
 // spread over two domains is an error.
 //
-// # Metrics (science.md; stats holds the reference-matched arithmetic)
+// # Metrics (analyses.md; stats holds the reference-matched arithmetic)
 //
 //   - fsi: stats.FSI; selected when FSI > fsi_threshold (0.3).
 //   - dprime: stats.DPrime with ddof (0); selected when d′ > dprime_threshold
@@ -124,7 +124,7 @@ const SummaryFile = "summary.arrow"
 // ChunkBytes is the float64 scratch a chunk uses by default.
 const ChunkBytes = 256 << 20
 
-// Params are the metric kind's parameters; the defaults are science.md's.
+// Params are the metric kind's parameters; the defaults are analyses.md's.
 type Params struct {
 	Metrics          []string `yaml:"metrics" oneof:"fsi dprime wilcoxon ttest" doc:"metrics to compute"`
 	Preferred        string   `yaml:"preferred" doc:"preferred domain, or category if no domain has this name"`
@@ -188,7 +188,7 @@ func (kind) Doc() string {
 
 func (kind) NewParams() any { return Defaults() }
 
-// Defaults returns new parameters set to the defaults (science.md's), for
+// Defaults returns new parameters set to the defaults (analyses.md's), for
 // kinds that compute the metrics under other designs.
 func Defaults() *Params {
 	return &Params{

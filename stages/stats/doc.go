@@ -1,10 +1,10 @@
 // Package stats is the numerical core of the selectivity metrics: plain
 // functions on float64 slices (gonum style) whose results agree with the
-// Python references named in science.md — scipy.stats, statsmodels and
+// Python references named in analyses.md — scipy.stats, statsmodels and
 // numpy — on the same input.
 //
 // Every function documents its definition and the reference it reproduces.
-// Where science.md fixes a convention that the reference does not have (a
+// Where analyses.md fixes a convention that the reference does not have (a
 // dead item, a constant item, all values tied) the convention is stated on
 // the function. The reference values are pinned by fixtures generated with
 // scipy/statsmodels (testdata/stats/gen.py) and checked in stats_test.go.

@@ -9,7 +9,7 @@ import "math"
 // m = mean, v = variance with the given ddof (0 is numpy's default and the
 // study's, as in brain-score; 1 for the sample variance): numpy
 // (p.mean() − n.mean()) / np.sqrt((p.var(ddof) + n.var(ddof)) / 2).
-// Both variances zero: 0/0 gives 0 and x/0 gives ±Inf (science.md; numpy
+// Both variances zero: 0/0 gives 0 and x/0 gives ±Inf (analyses.md; numpy
 // would give NaN for 0/0). Groups whose values are all equal have variance
 // exactly 0 (see MeanVar). A group too small for ddof gives NaN.
 func DPrime(p, n []float64, ddof int) float64 {

@@ -7,11 +7,11 @@ import "math"
 //	FSI = (m_P − m_N) / (|m_P| + |m_N|),
 //
 // m = mean response (Mean) of the preferred images p and the non-preferred
-// images n. On non-negative (post-ReLU) means this is science.md's
+// images n. On non-negative (post-ReLU) means this is analyses.md's
 // (m_P − m_N)/(m_P + m_N); both means 0 (a dead item) gives 0; for signed
 // inputs m_P > 0 > m_N gives +1 and m_P < 0 < m_N gives −1, exactly, as
-// science.md requires. The absolute values extend the same rule to the cases
-// science.md leaves open (a zero and a negative mean, two negative means),
+// analyses.md requires. The absolute values extend the same rule to the cases
+// analyses.md leaves open (a zero and a negative mean, two negative means),
 // where the literal formula would flip the sign (m_P = −1, m_N = −3 gives
 // +0.5 here, −0.5 literally). NaN in gives NaN.
 func FSI(p, n []float64) float64 {

@@ -14,8 +14,8 @@ import "math"
 //	z  = (u − n1·n2/2 − 0.5) / σ
 //	p  = NormSF(z)
 //
-// z is the value for ranking (science.md); scipy computes it but does not
-// return it. All values tied (σ = 0): z = 0 and pval = 1 (science.md; scipy
+// z is the value for ranking (analyses.md); scipy computes it but does not
+// return it. All values tied (σ = 0): z = 0 and pval = 1 (analyses.md; scipy
 // also gives p = 1, from z = −0.5/0 = −Inf). ±Inf rank as the extremes
 // (scipy 1.10 returns NaN when the pooled sample holds both +Inf and −Inf:
 // its NaN test is isnan(sum)). NaN in either sample, or an empty sample,
@@ -113,7 +113,7 @@ func twoSidedP(u, sigma float64, n1, n2 int) float64 {
 //	z = (R1 − n1(N+1)/2) / sqrt(n1·n2·(N+1)/12),   pval = NormSF(z).
 //
 // The alternative is "greater" (scipy's default is "two-sided") because
-// science.md's rank-sum criterion is one-sided with P greater; it is the
+// analyses.md's rank-sum criterion is one-sided with P greater; it is the
 // same alternative as MannWhitneyGreater, so the two variants differ only in
 // the tie and continuity corrections. All values tied gives z = 0 and
 // pval = 0.5, as scipy (never selected at p < 0.001). NaN or an empty sample

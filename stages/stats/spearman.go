@@ -7,7 +7,7 @@ import "math"
 // scipy.stats.spearmanr(x, y, nan_policy="omit").correlation.
 //
 // Pairs in which x or y is NaN are dropped (pairwise deletion, scipy's
-// "omit"); ±Inf stay and rank as the extremes (science.md). Fewer than two
+// "omit"); ±Inf stay and rank as the extremes (analyses.md). Fewer than two
 // pairs left, or a constant x or y among them, gives NaN.
 //
 // scipy 1.10 differs in three corners, all deliberate here: (1) its NaN

@@ -228,7 +228,7 @@ func TestFSIConvention(t *testing.T) {
 	for _, c := range load(t).FSIConvention {
 		check(t, fmt.Sprintf("FSI(%v, %v)", c.P, c.N), FSI(c.P.f(), c.N.f()), c.FSI, false)
 	}
-	// science.md's cases, exactly.
+	// analyses.md's cases, exactly.
 	for _, c := range []struct{ mp, mn, want float64 }{
 		{0, 0, 0}, {2, -1, 1}, {-1, 2, -1}, {1, -1, 1}, {-1, 1, -1}, {3, 1, 0.5}, {1, 0, 1}, {0, 1, -1},
 	} {
@@ -249,7 +249,7 @@ func TestTTests(t *testing.T) {
 			check(t, fmt.Sprintf("%s welch=%v p", c.Name, w.welch), tp, w.want.P, true)
 		}
 	}
-	// science.md: zero variance in both groups gives t = 0, p = 1 (scipy: NaN
+	// analyses.md: zero variance in both groups gives t = 0, p = 1 (scipy: NaN
 	// for equal means, ±Inf and 0 otherwise), also for non-dyadic constants.
 	for _, c := range [][2][]float64{
 		{{0.1, 0.1, 0.1}, {0.1, 0.1}},

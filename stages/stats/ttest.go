@@ -18,7 +18,7 @@ import (
 // and pval = 2·P(T_df > |t|) = I_{df/(df+t²)}(df/2, 1/2) (TwoSidedT).
 //
 // Zero variance in both groups gives t = 0, pval = 1, never significant
-// (science.md), whatever the means; scipy gives NaN when the means are equal
+// (analyses.md), whatever the means; scipy gives NaN when the means are equal
 // and ±Inf, 0 when they differ. A group is zero-variance when all its values
 // are equal (MeanVar), so a constant non-dyadic group such as {0.1, 0.1,
 // 0.1} counts as constant here, where numpy's Σx/n rounding can give scipy

@@ -1,6 +1,6 @@
 // Package variants is the `variants` stage kind: how far each analysis
 // choice moves the answer. It compares metric stages that differ in one
-// choice or more — science.md's variants (rank-sum with or without the tie
+// choice or more — analyses.md's variants (rank-sum with or without the tie
 // correction, Student or Welch, BH or BY, domains or categories, ddof),
 // thresholds, kernel pooling, networks — item by item, per layer.
 //

@@ -1,7 +1,7 @@
 // Package checkpoint loads trained network weights from PyTorch checkpoints
 // and safetensors files into named float32 tensors, in pure Go.
 //
-// The study's networks (see science.md, "Networks") come as torch.save
+// The study's networks (see analyses.md, "Networks") come as torch.save
 // files — epoch_NN.pth.tar dicts with a DataParallel-prefixed state_dict,
 // an optimizer state and numpy scalars — or as bare state dicts. Load accepts:
 //
