@@ -168,3 +168,28 @@ func TestTrainDeterministic(t *testing.T) {
 		t.Error("weights trained on 1 and on 2 cores differ")
 	}
 }
+
+// TestTrainBadInputs: inputs that cannot be trained on are errors naming
+// the slot and the stage.
+func TestTrainBadInputs(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"category set as identities", "inputs: {identities: ids, objects: objs, val_identities: val-ids, val_objects: val-objs}",
+			"inputs: {identities: objs}", "identities objs: images without an identity"},
+		{"images smaller than size", "size: 32,", "size: 40,", "identities ids: images are stored at 36 px, smaller than size 40"},
+		{"held-out identity never trained", "identities: 3, images_per_identity: 2,", "identities: 4, images_per_identity: 2,", `val_identities val-ids: names not among the trained ones: "id004"`},
+		{"fewer images than a batch", "batch: 8,", "batch: 64,", "40 training images, fewer than one batch of 64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(experiment, tc.from, tc.to, 1)
+			if text == experiment {
+				t.Fatalf("%q not in the experiment", tc.from)
+			}
+			_, err := pipelinetest.Run(t, pipelinetest.Experiment(t, text), pipelinetest.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
