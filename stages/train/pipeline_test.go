@@ -193,3 +193,23 @@ func TestTrainBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainWiring: the kinds around train say at validation what they
+// read, so a model stage fed by a stimuli stage, or a train stage fed by a
+// model, is an error at the line before anything runs.
+func TestTrainWiring(t *testing.T) {
+	for from, to := range map[string]string{
+		"inputs: {train: net}\n    params: {init: train}\n": "inputs: {train: ids}\n    params: {init: train}\n",
+		"inputs: {identities: ids,":                         "inputs: {identities: untrained-src,",
+	} {
+		text := strings.Replace(experiment, from, to, 1)
+		if text == experiment {
+			t.Fatalf("%q not in the experiment", from)
+		}
+		text += "  untrained-src:\n    kind: model\n    params: {init: random, seed: 1}\n"
+		res, err := pipelinetest.Run(t, pipelinetest.Experiment(t, text), pipelinetest.Options{})
+		if err == nil || res != nil || !strings.Contains(err.Error(), "exp.yaml:") || !strings.Contains(err.Error(), "reads") {
+			t.Errorf("%s: got %v, want a validation error naming what the slot reads, at a line of exp.yaml", to, err)
+		}
+	}
+}

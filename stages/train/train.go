@@ -159,13 +159,15 @@ func (Kind) Version() string { return "1" }
 func (Kind) Doc() string {
 	return "trains a reduced-width VGG-16 on face identities and object classes (Dobs et al.'s dual task) with SGD; writes epoch-0 and final weights and the training curve"
 }
-func (Kind) NewParams() any { return DefaultParams() }
+func (Kind) NewParams() any   { return DefaultParams() }
+func (Kind) Produces() string { return stages.TrainedNetwork }
 func (Kind) Inputs() []stages.Slot {
+	img := []string{stages.Images}
 	return []stages.Slot{
-		{Name: slotIdentities, Required: true, Doc: "a stimuli identity set: the training faces (identity k is output k)"},
-		{Name: slotObjects, Doc: "a stimuli category set: the training objects (category j is output identities + j)"},
-		{Name: slotValIdentities, Doc: "held-out images of the trained identities, scored every epoch"},
-		{Name: slotValObjects, Doc: "held-out object images, scored every epoch"},
+		{Name: slotIdentities, Required: true, Accepts: img, Doc: "a stimuli identity set: the training faces (identity k is output k)"},
+		{Name: slotObjects, Accepts: img, Doc: "a stimuli category set: the training objects (category j is output identities + j)"},
+		{Name: slotValIdentities, Accepts: img, Doc: "held-out images of the trained identities, scored every epoch"},
+		{Name: slotValObjects, Accepts: img, Doc: "held-out object images, scored every epoch"},
 	}
 }
 
