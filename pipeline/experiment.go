@@ -29,6 +29,14 @@ type Experiment struct {
 	Name string
 	// CacheDir, ResultsDir and LockFile are absolute.
 	CacheDir, ResultsDir, LockFile string
+	// Run names this run when it is not the file as written (see Runs in
+	// runname.go): --name, or a name derived from Overrides; "" for the
+	// file as written. RunNamed tells that --name gave it. ResultsDir and
+	// LockFile are the run's.
+	Run      string
+	RunNamed bool
+	// Overrides are the --set flags in canonical form (CanonicalOverrides).
+	Overrides []string
 	// Params are the experiment-wide parameters after --set overrides.
 	Params map[string]any
 	// Stages are the expanded stages in file order (expansions of one

@@ -50,6 +50,8 @@ type LoadOptions struct {
 	// SkipFileChecks accepts file and folder parameters that do not exist,
 	// for commands that only show an experiment's structure (dag).
 	SkipFileChecks bool
+	// Name names the run (--name); see Runs in runname.go.
+	Name string
 }
 
 // Load reads, expands and validates an experiment file (see the package's
@@ -315,6 +317,7 @@ func (l *loader) load() *Experiment {
 			}
 		}
 	}
+	l.applyRun(e)
 	if foldersOverlap(e.CacheDir, e.ResultsDir) {
 		at := top["results"].key
 		if at == nil {

@@ -24,7 +24,7 @@ import (
 // two experiments with one results folder), so the runner removes only what
 // it can prove it made: each experiment keeps a record,
 // <results>/.<experiment>.results.json, of the links it made there and of
-// the folders it created for them. A link is removed only if the record
+// the folders it created for them, and the key of each stage it shows. A link is removed only if the record
 // holds it and it is still a symlink into a cache entry; a folder only if
 // the record holds it and it is empty. Nothing else in the folder is ever
 // walked, changed or removed. Publishing holds an flock on the results
@@ -35,6 +35,9 @@ import (
 type resultsRecord struct {
 	Links []string `json:"links"`
 	Dirs  []string `json:"dirs"`
+	// Stages maps each stage whose outputs the folder shows to its key,
+	// so that status can tell when the folder shows another run.
+	Stages map[string]string `json:"stages,omitempty"`
 }
 
 // RecordPath is where the record of exp's results folder lives.
@@ -64,8 +67,9 @@ func readRecord(p string) (*resultsRecord, error) {
 type publisher struct {
 	root      string // the results folder
 	cacheRoot string
-	links     map[string]bool // recorded links, slash paths
-	dirs      map[string]bool // recorded folders, slash paths
+	links     map[string]bool   // recorded links, slash paths
+	dirs      map[string]bool   // recorded folders, slash paths
+	stages    map[string]string // stage → key shown
 }
 
 // lockDir takes an exclusive flock on folder dir, waiting for it.
@@ -204,8 +208,8 @@ func (pb *publisher) prune(keep func(rel string) bool) {
 
 // save writes the record, or removes it when it lists nothing.
 func (pb *publisher) save(p string) error {
-	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs)}
-	if len(rec.Links) == 0 && len(rec.Dirs) == 0 {
+	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs), Stages: pb.stages}
+	if len(rec.Links) == 0 && len(rec.Dirs) == 0 && len(rec.Stages) == 0 {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -263,12 +267,17 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 	defer unlock()
 	recPath := RecordPath(exp)
 	rec, recErr := readRecord(recPath)
-	pb := &publisher{root: exp.ResultsDir, cacheRoot: cacheRoot, links: map[string]bool{}, dirs: map[string]bool{}}
+	pb := &publisher{root: exp.ResultsDir, cacheRoot: cacheRoot, links: map[string]bool{}, dirs: map[string]bool{}, stages: map[string]string{}}
 	for _, l := range rec.Links {
 		pb.links[l] = true
 	}
 	for _, d := range rec.Dirs {
 		pb.dirs[d] = true
+	}
+	for name, key := range rec.Stages {
+		if now[name] {
+			pb.stages[name] = key
+		}
 	}
 	var errs []error
 	if recErr != nil {
@@ -281,12 +290,14 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		if e == nil {
 			continue
 		}
+		pb.stages[name] = e.Manifest.Key
 		for _, f := range e.Manifest.Files {
 			rel := name + "/" + f.Name
 			wanted[rel] = true
 			linkDirs[path.Dir(rel)] = true
 			if err := pb.link(rel, filepath.Join(e.Dir, filepath.FromSlash(f.Name))); err != nil {
 				errs = append(errs, fmt.Errorf("results of %s: %w", name, err))
+				delete(pb.stages, name) // shows a mix
 			}
 		}
 	}
@@ -304,4 +315,14 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		errs = append(errs, fmt.Errorf("results record: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// ShownKeys returns the key of each stage whose outputs exp's results
+// folder shows, from its record; a missing record shows nothing.
+func ShownKeys(exp *Experiment) (map[string]string, error) {
+	rec, err := readRecord(RecordPath(exp))
+	if rec.Stages == nil {
+		rec.Stages = map[string]string{}
+	}
+	return rec.Stages, err
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +59,11 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	if err != nil { // only explains reasons; the run rewrites it
 		rep.Println(fmt.Sprintf("warning: %v; it will be rewritten", err))
 	}
+	if e := p.Exp; e.Run != "" && !e.RunNamed && len(lock.Stages) > 0 && !slices.Equal(lock.Overrides, e.Overrides) {
+		return nil, fmt.Errorf("%s records run %s with overrides %s, not %s; name this run with --name",
+			e.LockFile, e.Run, strings.Join(lock.Overrides, " "), strings.Join(e.Overrides, " "))
+	}
+	explain := p.explainLock(lock)
 	if !opts.DryRun {
 		release, err := store.Use() // keeps gc away while this run reads entries
 		if err != nil {
@@ -96,7 +104,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	run := func(ctx context.Context, name string) error {
 		n := p.index[name]
 		start := time.Now()
-		d := p.Decide(n, store, lock, forced[name], opts.Verify)
+		d := p.Decide(n, store, explain, forced[name], opts.Verify)
 		o := &Outcome{Decision: d, State: "cached"}
 		switch {
 		case d.Cached:
@@ -270,7 +278,11 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 			delete(lock.Stages, name)
 		}
 	}
-	lock.Experiment = p.Exp.Name
+	lock.Experiment, lock.Run, lock.Overrides = p.Exp.Name, p.Exp.Run, p.Exp.Overrides
+	lock.Results = p.Exp.ResultsDir
+	if r, err := filepath.Rel(filepath.Dir(p.Exp.LockFile), p.Exp.ResultsDir); err == nil {
+		lock.Results = filepath.ToSlash(r)
+	}
 	for _, f := range []string{p.Exp.LockFile, RecordPath(p.Exp)} {
 		if _, err := CleanStaleTemps(f, false); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("stale temporary files: %w", err))
@@ -282,14 +294,49 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 	return errs.ErrorOrNil()
 }
 
-// Status decides every stage of p without running or writing anything.
-// verify re-hashes every cached file. An unreadable lock file is returned
-// as an error beside the decisions, which do not depend on it.
+// Status decides every stage of p without running or writing anything,
+// and marks cached stages Stale where the results folder or the lock file
+// shows another run of them. verify re-hashes every cached file. An
+// unreadable lock file or results record is returned as an error beside
+// the decisions, which do not depend on it.
 func Status(p *Plan, store *cache.Store, verify bool) ([]Decision, error) {
 	lock, err := ReadLockFile(p.Exp.LockFile) // unreadable: decisions stand, reasons are vaguer
+	shown, serr := ShownKeys(p.Exp)
+	explain := p.explainLock(lock)
 	ds := make([]Decision, len(p.Nodes))
 	for i, n := range p.Nodes {
-		ds[i] = p.Decide(n, store, lock, false, verify)
+		d := p.Decide(n, store, explain, false, verify)
+		if d.Cached {
+			var why []string
+			switch k := shown[d.Stage]; {
+			case k == "":
+				why = append(why, "not in the results folder")
+			case k != d.Key:
+				why = append(why, fmt.Sprintf("the results folder shows another run of it (key %s)", k[:min(12, len(k))]))
+			}
+			if st := lock.Stages[d.Stage]; st == nil || st.Key != d.Key {
+				why = append(why, "the lock file records another run")
+			}
+			d.Stale = strings.Join(why, "; ")
+		}
+		ds[i] = d
 	}
-	return ds, err
+	return ds, errors.Join(err, serr)
+}
+
+// explainLock is what decisions name changes against: the run's lock, and
+// for the stages it does not record, the lock of the file as written, so
+// that a first run with --set says what the overrides change.
+func (p *Plan) explainLock(lock *LockFile) *LockFile {
+	if p.Exp.Run == "" {
+		return lock
+	}
+	base, err := ReadLockFile(p.Exp.FileLockFile())
+	if err != nil {
+		return lock
+	}
+	for name, st := range lock.Stages {
+		base.Stages[name] = st
+	}
+	return base
 }
