@@ -60,6 +60,8 @@ Usage:
   go run . gc EXPERIMENT.yaml... [--dry-run]
   go run . kinds [KIND]
   go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
+  go run . compare LOCK|RESULTS|EXPERIMENT.yaml... [--format text|markdown|csv] [--all]
+  go run . diff A B
   go run . export EXPERIMENT.yaml --out DIR [--stage STAGE]... [--format csv,parquet,npy] [--set k=v]... [--name NAME]
 
 Each command takes --help. Experiment files are described in README.md.
@@ -77,7 +79,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli, "export": cmdExport,
+		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -38,6 +38,8 @@ type resultsRecord struct {
 	// Stages maps each stage whose outputs the folder shows to its key,
 	// so that status can tell when the folder shows another run.
 	Stages map[string]string `json:"stages,omitempty"`
+	// Lock is the run's lock file, relative to the folder.
+	Lock string `json:"lock,omitempty"`
 }
 
 // RecordPath is where the record of exp's results folder lives.
@@ -70,6 +72,7 @@ type publisher struct {
 	links     map[string]bool   // recorded links, slash paths
 	dirs      map[string]bool   // recorded folders, slash paths
 	stages    map[string]string // stage → key shown
+	lock      string            // the lock file, relative to root
 }
 
 // lockDir takes an exclusive flock on folder dir, waiting for it.
@@ -208,7 +211,7 @@ func (pb *publisher) prune(keep func(rel string) bool) {
 
 // save writes the record, or removes it when it lists nothing.
 func (pb *publisher) save(p string) error {
-	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs), Stages: pb.stages}
+	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs), Stages: pb.stages, Lock: pb.lock}
 	if len(rec.Links) == 0 && len(rec.Dirs) == 0 && len(rec.Stages) == 0 {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -274,6 +277,9 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 	for _, d := range rec.Dirs {
 		pb.dirs[d] = true
 	}
+	if r, err := filepath.Rel(exp.ResultsDir, exp.LockFile); err == nil {
+		pb.lock = filepath.ToSlash(r)
+	}
 	for name, key := range rec.Stages {
 		if now[name] {
 			pb.stages[name] = key
@@ -325,4 +331,36 @@ func ShownKeys(exp *Experiment) (map[string]string, error) {
 		rec.Stages = map[string]string{}
 	}
 	return rec.Stages, err
+}
+
+// LockOfResults returns the lock file of the run whose results folder is
+// dir, as the folder's record names it. A folder shared by several
+// experiments holds several records: then it is an error naming them.
+func LockOfResults(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var locks, names []string
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".results.json") || !e.Type().IsRegular() {
+			continue
+		}
+		rec, err := readRecord(filepath.Join(dir, n))
+		if err != nil {
+			return "", err
+		}
+		if rec.Lock != "" {
+			locks = append(locks, filepath.Join(dir, filepath.FromSlash(rec.Lock)))
+			names = append(names, strings.TrimSuffix(strings.TrimPrefix(n, "."), ".results.json"))
+		}
+	}
+	switch len(locks) {
+	case 0:
+		return "", fmt.Errorf("%s: no results record naming a lock file (not a results folder, or written before records named their lock: run the experiment again)", dir)
+	case 1:
+		return locks[0], nil
+	}
+	return "", fmt.Errorf("%s holds the results of several experiments (%s): name one's lock file instead", dir, strings.Join(names, ", "))
 }
