@@ -222,7 +222,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	rep := progress.New(stderr, isTerm, 10*time.Second)
 	start := time.Now()
-	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Progress: rep})
+	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Progress: rep, Platform: platform()})
 	rep.Close()
 	if out == nil && err != nil { // nothing ran: a bad flag or lock file
 		report(stderr, err)

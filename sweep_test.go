@@ -69,6 +69,10 @@ stages:
     kind: decode
     inputs: {features: k_ids, metrics: sel}
     params: {top_n: 8, random_draws: 3, seed: 5}
+  report:
+    kind: report
+    inputs: {summary: sel, consistency: consistency, lesion: lesion_rho, decoding: decoding}
+    params: {dpi: 40}
 `
 
 // sweep runs sweepExperiment as written and with fsi_threshold 0.1: a
@@ -204,6 +208,24 @@ func TestExportStagesOfARun(t *testing.T) {
 	got := tbl.Column(tbl.Schema().FieldIndices("percent")[0]).Data().Chunk(0).(*array.Float64).Float64Values()
 	if !slices.EqualFunc(got, want, func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }) {
 		t.Errorf("percent %v, want %v", got, want)
+	}
+	// The report travels: real files, report.html with its figures inline
+	// and a provenance block naming the run.
+	rep := filepath.Join(t.TempDir(), "rep")
+	if code, _, stderr := cliRun("export", f, "--set", "stages.sel.params.fsi_threshold=0.1", "--stage", "report", "--out", rep); code != 0 {
+		t.Fatalf("export --stage report: exit %d\n%s", code, stderr)
+	}
+	html, err := os.ReadFile(filepath.Join(rep, "report", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`<img src="data:image/png;base64,`, "run: sel.fsi_threshold=0.1, overrides stages.sel.params.fsi_threshold=0.1", "conv kernel ", "sha256 "} {
+		if !strings.Contains(string(html), s) {
+			t.Errorf("report.html lacks %q", s)
+		}
+	}
+	if strings.Contains(string(html), `src="fig_`) {
+		t.Error("report.html links a figure file")
 	}
 	if code, _, stderr := cliRun("export", f, "--stage", "nope", "--out", t.TempDir()); code != 2 || !strings.Contains(stderr, "--stage nope: no such stage") {
 		t.Errorf("export --stage nope: exit %d\n%s", code, stderr)

@@ -25,6 +25,8 @@ type Experiment struct {
 	// File is the experiment file's path as the user gave it; Dir is its
 	// folder, absolute.
 	File, Dir string
+	// SHA256 is the hex SHA-256 of the file's bytes.
+	SHA256 string
 	// Name is the `name:` field, or the file's base name without extension.
 	Name string
 	// CacheDir, ResultsDir and LockFile are absolute.

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -242,6 +244,8 @@ func (l *loader) load() *Experiment {
 		return nil
 	}
 	e.Dir = l.dir
+	sum := sha256.Sum256(data)
+	e.SHA256 = hex.EncodeToString(sum[:])
 	stem := strings.TrimSuffix(filepath.Base(l.file), filepath.Ext(l.file))
 	e.LockFile = filepath.Join(l.dir, stem+".lock")
 	if filepath.Base(l.file) == filepath.Base(e.LockFile) {

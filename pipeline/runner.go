@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -33,6 +34,8 @@ type RunOptions struct {
 	Verify bool
 	// Progress receives the per-stage lines and the stages' bars.
 	Progress *progress.Reporter
+	// Platform describes the machine for provenance (stages.RunInfo).
+	Platform string
 }
 
 // Outcome is what happened to one stage in a run.
@@ -112,7 +115,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 			o.State = "would run"
 		default:
 			var ran bool
-			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts.Verify, entry, rep)
+			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts, entry)
 			switch {
 			case o.Err != nil && ctx.Err() != nil && errors.Is(o.Err, ctx.Err()):
 				o.State, o.Reason = "cancelled", "interrupted"
@@ -175,7 +178,8 @@ func (p *Plan) forced(names []string) (map[string]bool, error) {
 // compute runs n's kind under the key's lock into a cache transaction. It
 // reports ran = false when another process, or another stage of this run
 // with the same key, finished the key while this one waited for the lock.
-func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced, verify bool, entry func(string) *cache.Entry, rep *progress.Reporter) (e *cache.Entry, ran bool, err error) {
+func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, opts RunOptions, entry func(string) *cache.Entry) (e *cache.Entry, ran bool, err error) {
+	verify, rep := opts.Verify, opts.Progress
 	unlock, err := store.Lock(ctx, n.Key)
 	if err != nil {
 		return nil, false, err
@@ -202,6 +206,7 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced,
 		OutDir:   txn.Dir(),
 		Progress: rep.For(st.Name),
 		Logf:     func(format string, args ...any) { rep.Println(st.Name + ": " + fmt.Sprintf(format, args...)) },
+		Run:      p.runInfo(n, opts.Platform),
 	}
 	for _, in := range n.Inputs {
 		e := entry(in.Stage)
@@ -339,4 +344,30 @@ func (p *Plan) explainLock(lock *LockFile) *LockFile {
 		base.Stages[name] = st
 	}
 	return base
+}
+
+// runInfo describes the run for n's job: the experiment, the run, n and
+// the stages upstream of it, and the machine.
+func (p *Plan) runInfo(n *Node, platform string) *stages.RunInfo {
+	up := map[string]bool{n.Stage.Name: true}
+	for i := len(p.Nodes) - 1; i >= 0; i-- { // reverse topological order
+		if m := p.Nodes[i]; up[m.Stage.Name] {
+			for _, in := range m.Inputs {
+				up[in.Stage] = true
+			}
+		}
+	}
+	info := &stages.RunInfo{
+		ExperimentFile: p.Exp.File, ExperimentSHA256: p.Exp.SHA256,
+		Experiment: p.Exp.Name, Run: p.Exp.Run, Overrides: p.Exp.Overrides,
+		GoVersion: runtime.Version(), Platform: platform, Date: time.Now().UTC(),
+	}
+	for _, m := range p.Nodes {
+		if up[m.Stage.Name] {
+			info.Stages = append(info.Stages, stages.StageInfo{
+				Name: m.Stage.Name, Kind: m.Stage.Kind.Name(), Version: m.Stage.Kind.Version(), Key: m.Key, Params: string(m.Params.JSON),
+			})
+		}
+	}
+	return info
 }
