@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"selectivity/cache"
 	"selectivity/export"
 	"selectivity/pipeline"
 )
@@ -69,13 +70,16 @@ The stages must be cached: run the experiment first.
 		fmt.Fprintf(stderr, "--out %s: folder is not empty; nothing written\n", *out)
 		return exitBadFile
 	}
-	files := 0
-	for _, n := range nodes {
-		e, err := l.store.Lookup(n.Key)
-		if err != nil {
-			fmt.Fprintf(stderr, "stage %s is not cached (%v); run %s first\n", n.Stage.Name, err, pos[0])
+	entries := make([]*cache.Entry, len(nodes))
+	for i, n := range nodes { // all or nothing
+		if entries[i], err = l.store.Lookup(n.Key); err != nil {
+			fmt.Fprintf(stderr, "stage %s is not cached (%v); run %s first; nothing written\n", n.Stage.Name, err, pos[0])
 			return exitFailed
 		}
+	}
+	files := 0
+	for i, n := range nodes {
+		e := entries[i]
 		names := make([]string, len(e.Manifest.Files))
 		for i, f := range e.Manifest.Files {
 			names[i] = f.Name

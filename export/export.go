@@ -65,9 +65,6 @@ func Files(dir string, names []string, out string, formats []string) ([]string, 
 	for _, name := range names {
 		src := filepath.Join(dir, filepath.FromSlash(name))
 		dst := filepath.Join(out, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return written, err
-		}
 		if !strings.HasSuffix(name, ".arrow") {
 			if err := copyFile(src, dst); err != nil {
 				return written, err
@@ -293,8 +290,12 @@ func toInt32(a *array.Int64) arrow.Array {
 	return b.NewArray()
 }
 
-// writeFile creates path and fills it with fill, removing it on failure.
+// writeFile creates path (never replacing a file) and its folder and fills
+// it with fill, removing it on failure.
 func writeFile(path string, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
