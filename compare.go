@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,9 +29,15 @@ func loadRuns(args []string) ([]*compare.Run, error) {
 			if err != nil {
 				return nil, err
 			}
-			paths = []string{exp.LockFile}
+			paths = nil
+			if _, err := os.Stat(exp.LockFile); err == nil { // the file as written may never have run
+				paths = append(paths, exp.LockFile)
+			}
 			for _, n := range names {
 				paths = append(paths, exp.WithRun(n).LockFile)
+			}
+			if len(paths) == 0 {
+				return nil, fmt.Errorf("%s: no lock file of any run beside it; run it first", a)
 			}
 		}
 		for _, p := range paths {
