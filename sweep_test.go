@@ -169,6 +169,10 @@ func TestCompareAndDiffATwoPointSweep(t *testing.T) {
 	if code, _, stderr := cliRun("diff", base, filepath.Join(dir, "nope.lock")); code != 2 || !strings.Contains(stderr, "nope.lock") {
 		t.Errorf("diff of a missing lock: exit %d\n%s", code, stderr)
 	}
+	never := pipelinetest.Write(t, t.TempDir(), "never.yaml", "stages:\n  a: {kind: test-source}\n")
+	if code, _, stderr := cliRun("compare", never); code != 2 || !strings.Contains(stderr, "never.yaml: no lock file of any run") {
+		t.Errorf("compare of an experiment never run: exit %d\n%s", code, stderr)
+	}
 }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
