@@ -58,12 +58,15 @@ const (
 const usage = `selectivity — which units of a network are face-selective, and does the metric matter?
 
 Usage:
-  go run . run EXPERIMENT.yaml [-j N] [--set k=v]... [--force STAGE|all] [--dry-run] [--verify]
-  go run . status EXPERIMENT.yaml [--json] [--verify]
+  go run . run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify]
+  go run . status EXPERIMENT.yaml [--json] [--verify] [--set k=v]... [--name NAME]
   go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
   go run . gc EXPERIMENT.yaml... [--dry-run]
   go run . kinds [KIND]
   go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
+  go run . compare LOCK|RESULTS|EXPERIMENT.yaml... [--format text|markdown|csv] [--all]
+  go run . diff A B
+  go run . export EXPERIMENT.yaml --out DIR [--stage STAGE]... [--format csv,parquet,npy] [--set k=v]... [--name NAME]
 
 Each command takes --help. Experiment files are described in README.md.
 `
@@ -80,7 +83,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli,
+		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -146,11 +149,11 @@ type loaded struct {
 }
 
 // load reads, validates and plans one experiment file; it writes nothing.
-func load(file string, sets []string, cacheDir string) (*loaded, error) {
+func load(file string, sets []string, name, cacheDir string) (*loaded, error) {
 	if cacheDir == "" {
 		cacheDir = os.Getenv("SELECTIVITY_CACHE")
 	}
-	exp, err := pipeline.Load(file, pipeline.LoadOptions{Set: sets, CacheDir: cacheDir})
+	exp, err := pipeline.Load(file, pipeline.LoadOptions{Set: sets, Name: name, CacheDir: cacheDir})
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +182,9 @@ func report(stderr io.Writer, err error) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", "run EXPERIMENT.yaml [-j N] [--set k=v]... [--force STAGE|all] [--dry-run] [--verify]", `  go run . run configs/quickstart.yaml
-  go run . run configs/quickstart.yaml -j 1 --set params.seed=3
+	fs := newFlagSet("run", "run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify]", `  go run . run configs/quickstart.yaml
+  go run . run configs/quickstart.yaml -j 1 --set params.seed=3   # results/quickstart/@seed=3
+  go run . run configs/quickstart.yaml --set params.seed=3 --name seed3
   go run . run configs/quickstart.yaml --force metric      # every expansion of stage metric
   go run . run configs/quickstart.yaml --dry-run           # say what would run
 `)
@@ -188,6 +192,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var sets, force setFlags
 	fs.Var(&sets, "set", "override a parameter: params.NAME=VALUE, +params.NAME=VALUE (add one) or stages.STAGE.params.NAME=VALUE (repeatable)")
 	fs.Var(&force, "force", "recompute STAGE (full or base name) even if cached, or all (repeatable)")
+	name := fs.String("name", "", "name this run: results in <results>/@NAME, lock <experiment>@NAME.lock (default with --set: named by the overrides)")
 	dry := fs.Bool("dry-run", false, "decide every stage, run nothing, write nothing")
 	verify := fs.Bool("verify", false, "re-hash every cached file before trusting it (slow for large caches)")
 	cacheDir := fs.String("cache", "", "cache folder (default: $SELECTIVITY_CACHE, else the file's cache:)")
@@ -204,7 +209,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitBadFile
 	}
-	l, err := load(pos[0], sets, *cacheDir)
+	l, err := load(pos[0], sets, *name, *cacheDir)
 	if err != nil {
 		report(stderr, err)
 		return exitBadFile
@@ -221,7 +226,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	rep := progress.New(stderr, isTerm, 10*time.Second)
 	start := time.Now()
-	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Progress: rep})
+	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Progress: rep, Platform: platform()})
 	rep.Close()
 	if out == nil && err != nil { // nothing ran: a bad flag or lock file
 		report(stderr, err)
@@ -251,6 +256,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	if !*dry {
+		if l.exp.Run != "" {
+			fmt.Fprintf(stderr, "run: %s\n", l.exp.Run)
+		}
 		fmt.Fprintf(stderr, "results: %s\nlock file: %s\n", relToWD(l.exp.ResultsDir), relToWD(l.exp.LockFile))
 	}
 	return exitOK
@@ -266,16 +274,18 @@ func relToWD(p string) string {
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", "status EXPERIMENT.yaml [--json] [--verify] [--set k=v]...", `  go run . status configs/quickstart.yaml
+	fs := newFlagSet("status", "status EXPERIMENT.yaml [--json] [--verify] [--set k=v]... [--name NAME]", `  go run . status configs/quickstart.yaml
   go run . status configs/quickstart.yaml --set params.seed=3   # what would a sweep point rerun?
   go run . status configs/quickstart.yaml --verify --json      # re-hash every cached file
 
-Exit status: 0 all cached, 1 something would run, 2 bad file. status writes nothing.
+Exit status: 0 all cached and shown in the results folder, 1 something would run or
+the results folder or lock file show another run (stale), 2 bad file. status writes nothing.
 `)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verify := fs.Bool("verify", false, "re-hash every cached file instead of the cheap check")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a parameter, as for run (repeatable)")
+	name := fs.String("name", "", "the run to check, as for run")
 	cacheDir := fs.String("cache", "", "cache folder")
 	pos, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
@@ -285,7 +295,7 @@ Exit status: 0 all cached, 1 something would run, 2 bad file. status writes noth
 		fs.Usage()
 		return exitBadFile
 	}
-	l, err := load(pos[0], sets, *cacheDir)
+	l, err := load(pos[0], sets, *name, *cacheDir)
 	if err != nil {
 		report(stderr, err)
 		return exitBadFile
@@ -295,10 +305,18 @@ Exit status: 0 all cached, 1 something would run, 2 bad file. status writes noth
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
 	code = exitOK
+	stale := 0
 	for _, d := range ds {
-		if !d.Cached {
+		if !d.Cached || d.Stale != "" {
 			code = exitFailed
 		}
+		if d.Stale != "" {
+			stale++
+		}
+	}
+	if stale > 0 {
+		fmt.Fprintf(stderr, "%s and %s show another run than the one asked about for %s; `run` relinks them\n",
+			relToWD(l.exp.ResultsDir), relToWD(l.exp.LockFile), count(stale, "stage", "stages"))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -306,18 +324,20 @@ Exit status: 0 all cached, 1 something would run, 2 bad file. status writes noth
 		_ = enc.Encode(struct {
 			Experiment string              `json:"experiment"`
 			Stages     []pipeline.Decision `json:"stages"`
-		}{l.exp.Name, ds})
+			Run        string              `json:"run,omitempty"`
+			Results    string              `json:"results"`
+			LockFile   string              `json:"lock_file"`
+		}{l.exp.Name, ds, l.exp.Run, l.exp.ResultsDir, l.exp.LockFile})
 		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, d := range ds {
-		state := "cached"
-		if !d.Cached {
-			state = "will run"
-		}
-		reason := ""
-		if !d.Cached {
-			reason = d.Reason
+		state, reason := "cached", ""
+		switch {
+		case !d.Cached:
+			state, reason = "will run", d.Reason
+		case d.Stale != "":
+			state, reason = "stale", d.Stale
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Stage, state, d.Key[:12], reason)
 	}
@@ -375,7 +395,7 @@ run while a run uses the cache.
 	keep := map[string]map[string]bool{} // cache root → keys in use
 	var roots, written []string          // written: files that run replaces atomically
 	for _, file := range pos {
-		l, err := load(file, nil, *cacheDir)
+		l, err := load(file, nil, "", *cacheDir)
 		if err != nil {
 			report(stderr, err)
 			return exitBadFile
@@ -389,14 +409,26 @@ run while a run uses the cache.
 		for _, k := range l.plan.Keys() {
 			keep[root][k] = true
 		}
-		// The results folder shows the last run, which may have used --set:
-		// keep what the lock file records too.
-		lock, err := pipeline.ReadLockFile(l.exp.LockFile)
+		// The results folders show the last runs, of the file as it was and
+		// of each run with --set or --name: keep what their lock files record.
+		runs, err := pipeline.RunNames(l.exp)
 		if err != nil {
-			fmt.Fprintf(stderr, "warning: %v; keeping only what %s uses now\n", err, file)
+			report(stderr, err)
+			return exitBadFile
 		}
-		for _, st := range lock.Stages {
-			keep[root][st.Key] = true
+		exps := []*pipeline.Experiment{l.exp}
+		for _, r := range runs {
+			exps = append(exps, l.exp.WithRun(r))
+			written = append(written, exps[len(exps)-1].LockFile, pipeline.RecordPath(exps[len(exps)-1]))
+		}
+		for _, e := range exps {
+			lock, err := pipeline.ReadLockFile(e.LockFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "warning: %v; keeping only what %s uses now\n", err, file)
+			}
+			for _, st := range lock.Stages {
+				keep[root][st.Key] = true
+			}
 		}
 	}
 	sort.Strings(roots)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -413,7 +414,7 @@ stages:
 	if code, stdout, _ := cliRun("gc", f); code != 0 || !strings.Contains(stdout, "removed 0 entries") {
 		t.Errorf("gc removed what the lock file records: %s", stdout)
 	}
-	link := filepath.Join(dir, "results", "exp", "a", "values.txt")
+	link := filepath.Join(dir, "results", "exp", "@v=2", "a", "values.txt")
 	if b, err := os.ReadFile(link); err != nil || string(b) != "2\n2\n2\n" {
 		t.Errorf("results link after gc: %q, %v", b, err)
 	}
@@ -705,5 +706,92 @@ func TestGCRemovesStaleLockTemporaries(t *testing.T) {
 	}
 	if _, err := os.Stat(mine); err != nil {
 		t.Error(err)
+	}
+}
+
+// The issue's sequence: a run with --set gets its own results folder and
+// lock, so status of the file as written and its results still agree; a
+// results folder showing another run is reported as stale.
+func TestRunWithOverridesKeepsItsOwnResultsAndLock(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "demo.yaml", exp)
+	read := func(rel string) string {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if code, _, stderr := cliRun("run", f); code != 0 {
+		t.Fatalf("run: %s", stderr)
+	}
+	baseLock := read("demo.lock")
+	code, _, stderr := cliRun("run", f, "--set", "params.value=5")
+	if code != 0 || !strings.Contains(stderr, "run: value=5\n") || !strings.Contains(stderr, filepath.Join("results", "demo", "@value=5")) {
+		t.Fatalf("run --set: exit %d\n%s", code, stderr)
+	}
+	if got := read("results/demo/total/values.txt"); !strings.HasPrefix(got, "15\n") {
+		t.Errorf("the file's results were replaced: total = %q", got)
+	}
+	if got := read("results/demo/@value=5/total/values.txt"); strings.HasPrefix(got, "15\n") {
+		t.Errorf("the run's results show the file's run: total = %q", got)
+	}
+	if read("demo.lock") != baseLock {
+		t.Error("run --set rewrote the file's lock")
+	}
+	lock, err := pipeline.ReadLockFile(filepath.Join(dir, "demo@value=5.lock"))
+	if err != nil || lock.Run != "value=5" || !reflect.DeepEqual(lock.Overrides, []string{"params.value=5"}) ||
+		lock.Results != "results/demo/@value=5" || fmt.Sprint(lock.Stages["a"].Params["value"]) != "5" {
+		t.Errorf("run's lock: %+v, %v", lock, err)
+	}
+	for _, sets := range [][]string{nil, {"--set", "params.value=5"}} {
+		if code, stdout, stderr := cliRun(append([]string{"status", f}, sets...)...); code != 0 || strings.Contains(stdout, "stale") {
+			t.Errorf("status %v: exit %d\n%s%s", sets, code, stdout, stderr)
+		}
+	}
+
+	// A clash of derived names stops the run; --name chooses another.
+	pipelinetest.Write(t, dir, "demo@value=5.lock", strings.Replace(read("demo@value=5.lock"), "- params.value=5", "- params.other=1", 1))
+	if code, _, stderr := cliRun("run", f, "--set", "params.value=5"); code != 2 || !strings.Contains(stderr, "name this run with --name") {
+		t.Errorf("clashing run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := cliRun("run", f, "--set", "params.value=5", "--name", "five"); code != 0 || !strings.Contains(read("demo@five.lock"), "run: five") {
+		t.Errorf("run --name: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := cliRun("run", f, "--name", "../x"); code != 2 || !strings.Contains(stderr, "--name ../x: not a safe name") {
+		t.Errorf("run --name ../x: exit %d\n%s", code, stderr)
+	}
+
+	// The file edited, run, edited back: every entry is cached but the
+	// results folder shows the edited run.
+	pipelinetest.Write(t, dir, "demo.yaml", strings.Replace(exp, "value: 2", "value: 5", 1))
+	cliRun("run", f)
+	pipelinetest.Write(t, dir, "demo.yaml", exp)
+	code, stdout, stderr := cliRun("status", f)
+	if code != 1 || !strings.Contains(stdout, "stale") || !strings.Contains(stdout, "the results folder shows another run of it") ||
+		!strings.Contains(stderr, "`run` relinks them") || strings.Contains(stdout, "will run") {
+		t.Errorf("status after edit and revert: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := cliRun("status", f, "--json"); code != 1 || !strings.Contains(stdout, `"stale": "the results folder shows another run of it`) {
+		t.Errorf("status --json: %s", stdout)
+	}
+	if code, stderr := func() (int, string) { c, _, e := cliRun("run", f); return c, e }(); code != 0 || strings.Contains(stderr, "ran ") {
+		t.Errorf("relinking run: %s", stderr)
+	}
+	if code, stdout, _ := cliRun("status", f); code != 0 {
+		t.Errorf("status after relinking: exit %d\n%s", code, stdout)
+	}
+	if got := read("results/demo/total/values.txt"); !strings.HasPrefix(got, "15\n") {
+		t.Errorf("relinked total = %q", got)
+	}
+
+	// gc keeps what the runs' lock files record.
+	if code, stdout, _ := cliRun("gc", f); code != 0 {
+		t.Fatalf("gc: %s", stdout)
+	}
+	for _, name := range [][]string{{"--name", "five"}, nil} {
+		if code, stdout, stderr := cliRun(append([]string{"status", f, "--set", "params.value=5"}, name...)...); code != 0 {
+			t.Errorf("run %v after gc: exit %d\n%s%s", name, code, stdout, stderr)
+		}
 	}
 }

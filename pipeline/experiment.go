@@ -25,10 +25,20 @@ type Experiment struct {
 	// File is the experiment file's path as the user gave it; Dir is its
 	// folder, absolute.
 	File, Dir string
+	// SHA256 is the hex SHA-256 of the file's bytes.
+	SHA256 string
 	// Name is the `name:` field, or the file's base name without extension.
 	Name string
 	// CacheDir, ResultsDir and LockFile are absolute.
 	CacheDir, ResultsDir, LockFile string
+	// Run names this run when it is not the file as written (see Runs in
+	// runname.go): --name, or a name derived from Overrides; "" for the
+	// file as written. RunNamed tells that --name gave it. ResultsDir and
+	// LockFile are the run's.
+	Run      string
+	RunNamed bool
+	// Overrides are the --set flags in canonical form (CanonicalOverrides).
+	Overrides []string
 	// Params are the experiment-wide parameters after --set overrides.
 	Params map[string]any
 	// Stages are the expanded stages in file order (expansions of one

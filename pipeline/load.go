@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,8 @@ type LoadOptions struct {
 	// SkipFileChecks accepts file and folder parameters that do not exist,
 	// for commands that only show an experiment's structure (dag).
 	SkipFileChecks bool
+	// Name names the run (--name); see Runs in runname.go.
+	Name string
 }
 
 // Load reads, expands and validates an experiment file (see the package's
@@ -240,6 +244,8 @@ func (l *loader) load() *Experiment {
 		return nil
 	}
 	e.Dir = l.dir
+	sum := sha256.Sum256(data)
+	e.SHA256 = hex.EncodeToString(sum[:])
 	stem := strings.TrimSuffix(filepath.Base(l.file), filepath.Ext(l.file))
 	e.LockFile = filepath.Join(l.dir, stem+".lock")
 	if filepath.Base(l.file) == filepath.Base(e.LockFile) {
@@ -315,6 +321,7 @@ func (l *loader) load() *Experiment {
 			}
 		}
 	}
+	l.applyRun(e)
 	if foldersOverlap(e.CacheDir, e.ResultsDir) {
 		at := top["results"].key
 		if at == nil {

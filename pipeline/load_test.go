@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -186,8 +187,10 @@ func TestLoadValid(t *testing.T) {
 	if !reflect.DeepEqual(e.Params, wantParams) {
 		t.Errorf("params %#v\nwant %#v", e.Params, wantParams)
 	}
-	if e.Name != "valid" || e.Dir != dir || e.CacheDir != "/scratch/cache" ||
-		e.ResultsDir != filepath.Join(dir, "results", "valid") || e.LockFile != filepath.Join(dir, "valid.lock") {
+	// The overrides name the run: a hash, as "[conv1, fc]" is no file name.
+	if e.Name != "valid" || e.Dir != dir || e.CacheDir != "/scratch/cache" || !regexp.MustCompile(`^set-[0-9a-f]{12}$`).MatchString(e.Run) ||
+		!reflect.DeepEqual(e.Overrides, []string{"params.layers=[conv1, fc]", "params.seed=3", "stages.metric.params.threshold=0.4"}) ||
+		e.ResultsDir != filepath.Join(dir, "results", "valid", "@"+e.Run) || e.LockFile != filepath.Join(dir, "valid@"+e.Run+".lock") {
 		t.Errorf("experiment %+v", e)
 	}
 	if order, err := e.Graph().Sort(); err != nil || len(order) != len(want) {

@@ -21,9 +21,16 @@ import (
 // checks that a rerun regenerates the same digests; `status` reads it to
 // explain why a stage would run.
 type LockFile struct {
-	Schema     int                   `yaml:"schema"`
-	Experiment string                `yaml:"experiment"`
-	Stages     map[string]*LockStage `yaml:"stages"`
+	Schema     int    `yaml:"schema"`
+	Experiment string `yaml:"experiment"`
+	// Run and Overrides name a run other than the file as written (see
+	// Runs in runname.go): its name and its --set flags in canonical form.
+	Run       string   `yaml:"run,omitempty"`
+	Overrides []string `yaml:"overrides,omitempty"`
+	// Results is the run's results folder, relative to the lock file's
+	// folder when below it, so that compare can find a lock's tables.
+	Results string                `yaml:"results,omitempty"`
+	Stages  map[string]*LockStage `yaml:"stages"`
 }
 
 // LockStage is one stage's record.

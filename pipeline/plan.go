@@ -77,6 +77,10 @@ type Decision struct {
 	Key    string `json:"key"`
 	Cached bool   `json:"cached"`
 	Reason string `json:"reason"`
+	// Stale, for a cached stage, says why the results folder or the lock
+	// file shows another run of it ("" when both show this one); `run`
+	// relinks it without computing anything.
+	Stale string `json:"stale,omitempty"`
 	// Entry is the valid cache entry of a cached stage.
 	Entry *cache.Entry `json:"-"`
 }

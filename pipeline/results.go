@@ -24,7 +24,7 @@ import (
 // two experiments with one results folder), so the runner removes only what
 // it can prove it made: each experiment keeps a record,
 // <results>/.<experiment>.results.json, of the links it made there and of
-// the folders it created for them. A link is removed only if the record
+// the folders it created for them, and the key of each stage it shows. A link is removed only if the record
 // holds it and it is still a symlink into a cache entry; a folder only if
 // the record holds it and it is empty. Nothing else in the folder is ever
 // walked, changed or removed. Publishing holds an flock on the results
@@ -35,6 +35,11 @@ import (
 type resultsRecord struct {
 	Links []string `json:"links"`
 	Dirs  []string `json:"dirs"`
+	// Stages maps each stage whose outputs the folder shows to its key,
+	// so that status can tell when the folder shows another run.
+	Stages map[string]string `json:"stages,omitempty"`
+	// Lock is the run's lock file, relative to the folder.
+	Lock string `json:"lock,omitempty"`
 }
 
 // RecordPath is where the record of exp's results folder lives.
@@ -64,8 +69,10 @@ func readRecord(p string) (*resultsRecord, error) {
 type publisher struct {
 	root      string // the results folder
 	cacheRoot string
-	links     map[string]bool // recorded links, slash paths
-	dirs      map[string]bool // recorded folders, slash paths
+	links     map[string]bool   // recorded links, slash paths
+	dirs      map[string]bool   // recorded folders, slash paths
+	stages    map[string]string // stage → key shown
+	lock      string            // the lock file, relative to root
 }
 
 // lockDir takes an exclusive flock on folder dir, waiting for it.
@@ -204,8 +211,8 @@ func (pb *publisher) prune(keep func(rel string) bool) {
 
 // save writes the record, or removes it when it lists nothing.
 func (pb *publisher) save(p string) error {
-	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs)}
-	if len(rec.Links) == 0 && len(rec.Dirs) == 0 {
+	rec := resultsRecord{Links: sortedKeys(pb.links), Dirs: sortedKeys(pb.dirs), Stages: pb.stages, Lock: pb.lock}
+	if len(rec.Links) == 0 && len(rec.Dirs) == 0 && len(rec.Stages) == 0 {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -263,12 +270,20 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 	defer unlock()
 	recPath := RecordPath(exp)
 	rec, recErr := readRecord(recPath)
-	pb := &publisher{root: exp.ResultsDir, cacheRoot: cacheRoot, links: map[string]bool{}, dirs: map[string]bool{}}
+	pb := &publisher{root: exp.ResultsDir, cacheRoot: cacheRoot, links: map[string]bool{}, dirs: map[string]bool{}, stages: map[string]string{}}
 	for _, l := range rec.Links {
 		pb.links[l] = true
 	}
 	for _, d := range rec.Dirs {
 		pb.dirs[d] = true
+	}
+	if r, err := filepath.Rel(exp.ResultsDir, exp.LockFile); err == nil {
+		pb.lock = filepath.ToSlash(r)
+	}
+	for name, key := range rec.Stages {
+		if now[name] {
+			pb.stages[name] = key
+		}
 	}
 	var errs []error
 	if recErr != nil {
@@ -281,12 +296,14 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		if e == nil {
 			continue
 		}
+		pb.stages[name] = e.Manifest.Key
 		for _, f := range e.Manifest.Files {
 			rel := name + "/" + f.Name
 			wanted[rel] = true
 			linkDirs[path.Dir(rel)] = true
 			if err := pb.link(rel, filepath.Join(e.Dir, filepath.FromSlash(f.Name))); err != nil {
 				errs = append(errs, fmt.Errorf("results of %s: %w", name, err))
+				delete(pb.stages, name) // shows a mix
 			}
 		}
 	}
@@ -304,4 +321,46 @@ func publishResults(exp *Experiment, done map[string]*cache.Entry, now map[strin
 		errs = append(errs, fmt.Errorf("results record: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// ShownKeys returns the key of each stage whose outputs exp's results
+// folder shows, from its record; a missing record shows nothing.
+func ShownKeys(exp *Experiment) (map[string]string, error) {
+	rec, err := readRecord(RecordPath(exp))
+	if rec.Stages == nil {
+		rec.Stages = map[string]string{}
+	}
+	return rec.Stages, err
+}
+
+// LockOfResults returns the lock file of the run whose results folder is
+// dir, as the folder's record names it. A folder shared by several
+// experiments holds several records: then it is an error naming them.
+func LockOfResults(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var locks, names []string
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".results.json") || !e.Type().IsRegular() {
+			continue
+		}
+		rec, err := readRecord(filepath.Join(dir, n))
+		if err != nil {
+			return "", err
+		}
+		if rec.Lock != "" {
+			locks = append(locks, filepath.Join(dir, filepath.FromSlash(rec.Lock)))
+			names = append(names, strings.TrimSuffix(strings.TrimPrefix(n, "."), ".results.json"))
+		}
+	}
+	switch len(locks) {
+	case 0:
+		return "", fmt.Errorf("%s: no results record naming a lock file (not a results folder, or written before records named their lock: run the experiment again)", dir)
+	case 1:
+		return locks[0], nil
+	}
+	return "", fmt.Errorf("%s holds the results of several experiments (%s): name one's lock file instead", dir, strings.Join(names, ", "))
 }

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +34,8 @@ type RunOptions struct {
 	Verify bool
 	// Progress receives the per-stage lines and the stages' bars.
 	Progress *progress.Reporter
+	// Platform describes the machine for provenance (stages.RunInfo).
+	Platform string
 }
 
 // Outcome is what happened to one stage in a run.
@@ -56,6 +62,11 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	if err != nil { // only explains reasons; the run rewrites it
 		rep.Println(fmt.Sprintf("warning: %v; it will be rewritten", err))
 	}
+	if e := p.Exp; e.Run != "" && !e.RunNamed && len(lock.Stages) > 0 && !slices.Equal(lock.Overrides, e.Overrides) {
+		return nil, fmt.Errorf("%s records run %s with overrides %s, not %s; name this run with --name",
+			e.LockFile, e.Run, strings.Join(lock.Overrides, " "), strings.Join(e.Overrides, " "))
+	}
+	explain := p.explainLock(lock)
 	if !opts.DryRun {
 		release, err := store.Use() // keeps gc away while this run reads entries
 		if err != nil {
@@ -96,7 +107,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 	run := func(ctx context.Context, name string) error {
 		n := p.index[name]
 		start := time.Now()
-		d := p.Decide(n, store, lock, forced[name], opts.Verify)
+		d := p.Decide(n, store, explain, forced[name], opts.Verify)
 		o := &Outcome{Decision: d, State: "cached"}
 		switch {
 		case d.Cached:
@@ -104,7 +115,7 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 			o.State = "would run"
 		default:
 			var ran bool
-			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts.Verify, entry, rep)
+			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts, entry)
 			switch {
 			case o.Err != nil && ctx.Err() != nil && errors.Is(o.Err, ctx.Err()):
 				o.State, o.Reason = "cancelled", "interrupted"
@@ -167,7 +178,8 @@ func (p *Plan) forced(names []string) (map[string]bool, error) {
 // compute runs n's kind under the key's lock into a cache transaction. It
 // reports ran = false when another process, or another stage of this run
 // with the same key, finished the key while this one waited for the lock.
-func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced, verify bool, entry func(string) *cache.Entry, rep *progress.Reporter) (e *cache.Entry, ran bool, err error) {
+func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced bool, opts RunOptions, entry func(string) *cache.Entry) (e *cache.Entry, ran bool, err error) {
+	verify, rep := opts.Verify, opts.Progress
 	unlock, err := store.Lock(ctx, n.Key)
 	if err != nil {
 		return nil, false, err
@@ -194,6 +206,7 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced,
 		OutDir:   txn.Dir(),
 		Progress: rep.For(st.Name),
 		Logf:     func(format string, args ...any) { rep.Println(st.Name + ": " + fmt.Sprintf(format, args...)) },
+		Run:      p.runInfo(n, opts.Platform),
 	}
 	for _, in := range n.Inputs {
 		e := entry(in.Stage)
@@ -270,7 +283,11 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 			delete(lock.Stages, name)
 		}
 	}
-	lock.Experiment = p.Exp.Name
+	lock.Experiment, lock.Run, lock.Overrides = p.Exp.Name, p.Exp.Run, p.Exp.Overrides
+	lock.Results = p.Exp.ResultsDir
+	if r, err := filepath.Rel(filepath.Dir(p.Exp.LockFile), p.Exp.ResultsDir); err == nil {
+		lock.Results = filepath.ToSlash(r)
+	}
 	for _, f := range []string{p.Exp.LockFile, RecordPath(p.Exp)} {
 		if _, err := CleanStaleTemps(f, false); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("stale temporary files: %w", err))
@@ -282,14 +299,75 @@ func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) erro
 	return errs.ErrorOrNil()
 }
 
-// Status decides every stage of p without running or writing anything.
-// verify re-hashes every cached file. An unreadable lock file is returned
-// as an error beside the decisions, which do not depend on it.
+// Status decides every stage of p without running or writing anything,
+// and marks cached stages Stale where the results folder or the lock file
+// shows another run of them. verify re-hashes every cached file. An
+// unreadable lock file or results record is returned as an error beside
+// the decisions, which do not depend on it.
 func Status(p *Plan, store *cache.Store, verify bool) ([]Decision, error) {
 	lock, err := ReadLockFile(p.Exp.LockFile) // unreadable: decisions stand, reasons are vaguer
+	shown, serr := ShownKeys(p.Exp)
+	explain := p.explainLock(lock)
 	ds := make([]Decision, len(p.Nodes))
 	for i, n := range p.Nodes {
-		ds[i] = p.Decide(n, store, lock, false, verify)
+		d := p.Decide(n, store, explain, false, verify)
+		if d.Cached {
+			var why []string
+			switch k := shown[d.Stage]; {
+			case k == "":
+				why = append(why, "not in the results folder")
+			case k != d.Key:
+				why = append(why, fmt.Sprintf("the results folder shows another run of it (key %s)", k[:min(12, len(k))]))
+			}
+			if st := lock.Stages[d.Stage]; st == nil || st.Key != d.Key {
+				why = append(why, "the lock file records another run")
+			}
+			d.Stale = strings.Join(why, "; ")
+		}
+		ds[i] = d
 	}
-	return ds, err
+	return ds, errors.Join(err, serr)
+}
+
+// explainLock is what decisions name changes against: the run's lock, and
+// for the stages it does not record, the lock of the file as written, so
+// that a first run with --set says what the overrides change.
+func (p *Plan) explainLock(lock *LockFile) *LockFile {
+	if p.Exp.Run == "" {
+		return lock
+	}
+	base, err := ReadLockFile(p.Exp.FileLockFile())
+	if err != nil {
+		return lock
+	}
+	for name, st := range lock.Stages {
+		base.Stages[name] = st
+	}
+	return base
+}
+
+// runInfo describes the run for n's job: the experiment, the run, n and
+// the stages upstream of it, and the machine.
+func (p *Plan) runInfo(n *Node, platform string) *stages.RunInfo {
+	up := map[string]bool{n.Stage.Name: true}
+	for i := len(p.Nodes) - 1; i >= 0; i-- { // reverse topological order
+		if m := p.Nodes[i]; up[m.Stage.Name] {
+			for _, in := range m.Inputs {
+				up[in.Stage] = true
+			}
+		}
+	}
+	info := &stages.RunInfo{
+		ExperimentFile: p.Exp.File, ExperimentSHA256: p.Exp.SHA256,
+		Experiment: p.Exp.Name, Run: p.Exp.Run, Overrides: p.Exp.Overrides,
+		GoVersion: runtime.Version(), Platform: platform, Date: time.Now().UTC(),
+	}
+	for _, m := range p.Nodes {
+		if up[m.Stage.Name] {
+			info.Stages = append(info.Stages, stages.StageInfo{
+				Name: m.Stage.Name, Kind: m.Stage.Kind.Name(), Version: m.Stage.Kind.Version(), Key: m.Key, Params: string(m.Params.JSON),
+			})
+		}
+	}
+	return info
 }

@@ -121,6 +121,9 @@ type Job struct {
 	Progress Progress
 	// Logf writes a line to the user, prefixed with the stage name.
 	Logf func(format string, args ...any)
+	// Run describes the run, for provenance (see RunInfo); nil when the
+	// kind is run outside the runner, as tests do.
+	Run *RunInfo
 }
 
 // Output is the path of a file name in the job's output folder.

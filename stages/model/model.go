@@ -2,7 +2,7 @@
 // — a seeded torchvision-style random initialisation (the study's untrained
 // network) or a PyTorch checkpoint given by path — checks them against the
 // architecture and stores them as weights.arrow, which later stages open
-// memory-mapped with Load.
+// with Load: memory-mapped, or for a random init regenerated from its seed.
 //
 // # Parameters
 //
@@ -37,6 +37,12 @@
 //	name   utf8          state-dict name ("features.0.weight")
 //	shape  list<int32>   the tensor's shape
 //	data   list<float32> its values, row-major
+//
+// A random init is stored lean: weights.arrow holds the schema and its
+// metadata but no rows (a few hundred bytes instead of 553 MB for VGG-16),
+// and Load regenerates the weights with net.RandomInit from arch, classes
+// and seed — deterministic, so the network is the same one (on the heap, not
+// memory-mapped: each stage that loads it holds its own copy while it runs).
 //
 // Schema metadata: arch, classes, init ("random" or "checkpoint"); random:
 // seed; checkpoint: source (the file's base name), source_sha256,
@@ -114,7 +120,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "model" }
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 func (Kind) Doc() string {
 	return "a network's weights: torchvision-style random init from a seed, or a PyTorch/safetensors checkpoint, checked against the architecture"
 }
@@ -144,14 +150,10 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	if p.Init == "random" {
+	if p.Init == "random" { // stored lean: see the package doc
 		classes := p.Classes
 		if classes == 0 {
 			classes = DefaultClasses
-		}
-		params, err := net.RandomInit(p.Arch, classes, uint64(p.Seed))
-		if err != nil {
-			return fmt.Errorf("model: %w", err)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -160,8 +162,8 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 			"arch": p.Arch, "classes": strconv.Itoa(classes), "init": "random",
 			"seed": strconv.FormatInt(p.Seed, 10),
 		}
-		logf("random %s, seed %d, %d classes", p.Arch, p.Seed, classes)
-		return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), params, meta)
+		logf("random %s, seed %d, %d classes (stored as its seed)", p.Arch, p.Seed, classes)
+		return writeWeights(ctx, job.Output(WeightsFile), nil, nil, meta)
 	}
 
 	path := string(p.Weights)

@@ -92,37 +92,18 @@ func TestRandomRoundTrip(t *testing.T) {
 			if !mapsEqual(m.Meta, want) {
 				t.Errorf("metadata %v, want %v", m.Meta, want)
 			}
-			// Rows in Spec order.
+			// Stored lean: the metadata, no rows.
+			if fi, err := os.Stat(filepath.Join(dir, WeightsFile)); err != nil || fi.Size() > 4096 {
+				t.Errorf("weights.arrow of a random init: %v, %v", fi.Size(), err)
+			}
 			r, err := arrowfile.Open(filepath.Join(dir, WeightsFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			params, _, err := readWeights(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			spec, _ := net.Spec(tc.arch)
-			var names []string
-			for i := range r.NumRecords() {
-				rec, _ := r.Record(i)
-				names = append(names, rec.Column(0).ValueStr(0))
-				rec.Release()
-			}
-			var specNames []string
-			for _, p := range spec.Params(tc.want) {
-				specNames = append(specNames, p.Name)
-				if !slices.Equal(params[p.Name].Shape, p.Shape) {
-					t.Errorf("%s: shape %v, want %v", p.Name, params[p.Name].Shape, p.Shape)
-				}
-				if a := uintptr(unsafe.Pointer(&params[p.Name].Data[0])) % alignment; a != 0 {
-					t.Errorf("%s: values at %d mod %d in the mapping", p.Name, a, alignment)
-				}
-			}
-			if !slices.Equal(names, specNames) {
-				t.Errorf("rows %v, want %v", names, specNames)
+			if r.NumRecords() != 0 {
+				t.Errorf("%d records", r.NumRecords())
 			}
 			r.Close()
-
 			ref, err := net.RandomInit(tc.arch, tc.want, 3)
 			if err != nil {
 				t.Fatal(err)
@@ -139,6 +120,42 @@ func TestRandomRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkRows checks that the weights file at path holds one row per
+// parameter in Spec order, each one's values 64-byte aligned in the mapping.
+func checkRows(t *testing.T, path, arch string, classes int) {
+	t.Helper()
+	r, err := arrowfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	params, _, err := readWeights(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := range r.NumRecords() {
+		rec, _ := r.Record(i)
+		names = append(names, rec.Column(0).ValueStr(0))
+		rec.Release()
+	}
+	spec, _ := net.Spec(arch)
+	var specNames []string
+	for _, p := range spec.Params(classes) {
+		specNames = append(specNames, p.Name)
+		if len(params[p.Name].Shape) != len(p.Shape) {
+			t.Errorf("%s: shape %v, want rank %d", p.Name, params[p.Name].Shape, len(p.Shape))
+			continue
+		}
+		if a := uintptr(unsafe.Pointer(&params[p.Name].Data[0])) % alignment; a != 0 {
+			t.Errorf("%s: values at %d mod %d in the mapping", p.Name, a, alignment)
+		}
+	}
+	if !slices.Equal(names, specNames) {
+		t.Errorf("rows %v, want %v", names, specNames)
 	}
 }
 
@@ -172,6 +189,7 @@ func TestCheckpoints(t *testing.T) {
 			if !mapsEqual(m.Meta, want) {
 				t.Errorf("metadata %v, want %v", m.Meta, want)
 			}
+			checkRows(t, filepath.Join(dir, WeightsFile), tc.arch, 10)
 			ref, err := checkpoint.Load(string(fixture(tc.arch + ".ref.safetensors")))
 			if err != nil {
 				t.Fatal(err)

@@ -241,6 +241,11 @@ func Load(dir string) (_ *Model, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(params) == 0 && meta["init"] == "random" { // lean: regenerate
+		if params, err = regenerate(meta); err != nil {
+			return nil, fmt.Errorf("model: %s: %w", r.Path(), err)
+		}
+	}
 	arch := meta["arch"]
 	nt, err := net.New(arch, params)
 	if err != nil {
@@ -250,6 +255,20 @@ func Load(dir string) (_ *Model, err error) {
 		return nil, fmt.Errorf("model: %s: metadata says %q classes, the weights have %d", r.Path(), meta["classes"], nt.Classes())
 	}
 	return &Model{Net: nt, Meta: meta, r: r}, nil
+}
+
+// regenerate rebuilds a random init's weights from weights.arrow's
+// metadata: arch, classes and seed.
+func regenerate(meta map[string]string) (map[string]net.Tensor, error) {
+	classes, err := strconv.Atoi(meta["classes"])
+	if err != nil {
+		return nil, fmt.Errorf("metadata classes %q: %w", meta["classes"], err)
+	}
+	seed, err := strconv.ParseUint(meta["seed"], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("metadata seed %q: %w", meta["seed"], err)
+	}
+	return net.RandomInit(meta["arch"], classes, seed)
 }
 
 // readWeights returns the parameters in r, pointing into its mapping, and

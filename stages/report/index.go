@@ -63,8 +63,9 @@ func markdown(title, intro string, secs []section) string {
 	return b.String()
 }
 
-// htmlPage is report.html: the same as report.md, for a browser.
-func htmlPage(title, intro string, secs []section) string {
+// htmlPage is report.html: the same as report.md, for a browser, with
+// each figure's src from srcs (its data: URI) where srcs has it.
+func htmlPage(title, intro string, secs []section, srcs map[string]string) string {
 	e := html.EscapeString
 	var b strings.Builder
 	fmt.Fprintf(&b, `<!DOCTYPE html>
@@ -87,8 +88,12 @@ th { background: #f4f4f4; }
 `, e(title), e(title), e(intro))
 	for _, s := range secs {
 		if s.file != "" {
+			src := s.file
+			if uri, ok := srcs[s.file]; ok {
+				src = uri
+			}
 			fmt.Fprintf(&b, "<h2>%s</h2>\n<figure>\n<img src=\"%s\" alt=\"%s\">\n<figcaption>%s</figcaption>\n</figure>\n",
-				e(s.heading), e(s.file), e(s.heading), e(s.caption))
+				e(s.heading), e(src), e(s.heading), e(s.caption))
 		} else {
 			fmt.Fprintf(&b, "<h2>%s</h2>\n<p>%s</p>\n", e(s.heading), e(s.caption))
 		}

@@ -71,9 +71,16 @@
 //
 // The figures, findings.arrow (one row per finding: id, statement, rule,
 // measured, value_names, values, holds, why; see writeFindings),
-// report.md and report.html. Figures have fixed sizes in inches
-// (PNG pixels = inches × dpi); the output is deterministic: the same inputs
-// and parameters give byte-identical files.
+// report.md and report.html. report.html is self-contained: its figures
+// are inlined as data: URIs, so it can be mailed or archived alone.
+// Figures have fixed sizes in inches (PNG pixels = inches × dpi); the
+// output is deterministic: the same inputs and parameters give
+// byte-identical files, except that under the runner (Job.Run set)
+// report.md and report.html end with a provenance section — the
+// experiment file and its SHA-256, the run and its overrides, every stage
+// the report depends on with its kind, code version, key and parameters,
+// and the Go version, platform (CPU, kernel path) and date of the run that
+// computed the entry.
 package report
 
 import (
@@ -101,7 +108,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "report" }
-func (Kind) Version() string { return "2" }
+func (Kind) Version() string { return "3" }
 func (Kind) Doc() string {
 	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
 }
@@ -143,11 +150,18 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if err := writeFindings(job.Output(FindingsFile), fs); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
+	if job.Run != nil {
+		secs = append(secs, provenanceSection(job.Run))
+	}
+	uris, err := dataURIs(job.OutDir, secs)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	intro := introText(job)
 	if err := os.WriteFile(job.Output(IndexFile), []byte(markdown(p.Title, intro, secs)), 0o644); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := os.WriteFile(job.Output(HTMLFile), []byte(htmlPage(p.Title, intro, secs)), 0o644); err != nil {
+	if err := os.WriteFile(job.Output(HTMLFile), []byte(htmlPage(p.Title, intro, secs, uris)), 0o644); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil

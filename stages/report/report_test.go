@@ -2,6 +2,9 @@ package report
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"image"
@@ -9,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -159,8 +163,44 @@ func TestExperiment(t *testing.T) {
 		}
 	}
 	html, _ := os.ReadFile(filepath.Join(out, HTMLFile))
-	if !strings.Contains(string(html), `<img src="fig_lesion.png"`) || !strings.Contains(string(html), `<td class="n">62.0</td>`) {
-		t.Errorf("report.html lacks the lesion figure or the decoding numbers")
+	if !strings.Contains(string(html), `<td class="n">62.0</td>`) {
+		t.Errorf("report.html lacks the decoding numbers")
+	}
+	// report.html is self-contained: every figure inline, byte for byte.
+	srcs := regexp.MustCompile(`<img src="([^"]*)" alt="([^"]*)">`).FindAllStringSubmatch(string(html), -1)
+	if len(srcs) != len(want)-3 {
+		t.Errorf("report.html has %d images, want %d", len(srcs), len(want)-3)
+	}
+	for _, m := range srcs {
+		b64, ok := strings.CutPrefix(m[1], "data:image/png;base64,")
+		got, err := base64.StdEncoding.DecodeString(b64)
+		if !ok || err != nil {
+			t.Errorf("image %q: src is not a PNG data: URI (%.40s…)", m[2], m[1])
+			continue
+		}
+		if !slices.ContainsFunc(want, func(f string) bool {
+			b, _ := os.ReadFile(filepath.Join(out, f))
+			return strings.HasSuffix(f, ".png") && bytes.Equal(b, got)
+		}) {
+			t.Errorf("image %q equals no figure file", m[2])
+		}
+	}
+	// The provenance section: the file's digest and every stage the report
+	// depends on, with its key.
+	file, err := os.ReadFile(p.Exp.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(file)
+	for _, s := range []string{"## Provenance", "sha256 " + hex.EncodeToString(sum[:]), "run: the file as written", "computed with go", "date: 20"} {
+		if !strings.Contains(report, s) || !strings.Contains(string(html), strings.TrimPrefix(s, "## ")) {
+			t.Errorf("report.md or report.html lacks %q", s)
+		}
+	}
+	for _, n := range p.Nodes {
+		if row := "| " + n.Stage.Name + " | " + n.Stage.Kind.Name() + " | v" + n.Stage.Kind.Version() + " | " + n.Key + " |"; !strings.Contains(report, row) {
+			t.Errorf("report.md's provenance lacks %q", row)
+		}
 	}
 
 	// A second run finds everything cached.
