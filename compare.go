@@ -10,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"selectivity/compare"
 	"selectivity/pipeline"
+	"selectivity/pipeline/compare"
 )
 
 // loadRuns reads the runs that args name: lock files, results folders, or

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"selectivity/cache"
-	"selectivity/export"
 	"selectivity/pipeline"
+	"selectivity/pipeline/export"
 )
 
 func cmdExport(args []string, stdout, stderr io.Writer) int {
