@@ -66,6 +66,7 @@ Usage:
   go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
   go run . compare LOCK|RESULTS|EXPERIMENT.yaml... [--format text|markdown|csv] [--all]
   go run . diff A B
+  go run . verify EXPERIMENT.yaml [--tables DIR] [--tolerance X] [--save-tables DIR]
   go run . export EXPERIMENT.yaml --out DIR [--stage STAGE]... [--format csv,parquet,npy] [--set k=v]... [--name NAME]
 
 Each command takes --help. Experiment files are described in README.md.
@@ -83,7 +84,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff,
+		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff, "verify": cmdVerify,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

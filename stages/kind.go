@@ -85,6 +85,14 @@ type Producer interface {
 	Produces() string
 }
 
+// Volatile is implemented by kinds some of whose outputs record when and
+// where they were made (a report's provenance: date, machine), so that a
+// regeneration cannot reproduce their bytes; verification lists them
+// instead of comparing them.
+type Volatile interface {
+	VolatileOutputs() []string
+}
+
 // Path is a file or folder named by a parameter; see Kind.
 type Path string
 

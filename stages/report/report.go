@@ -114,6 +114,10 @@ func (Kind) Doc() string {
 }
 func (Kind) NewParams() any { return DefaultParams() }
 
+// VolatileOutputs are the files with the provenance section (its date and
+// machine): stages.Volatile.
+func (Kind) VolatileOutputs() []string { return []string{IndexFile, HTMLFile} }
+
 func (Kind) Inputs() []stages.Slot {
 	return []stages.Slot{
 		{Name: slotTraining, Accepts: []string{stages.TrainedNetwork}, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
