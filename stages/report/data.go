@@ -605,7 +605,8 @@ func readDecoding(ins []stages.Input) ([]*decSeries, error) {
 			if !slices.Contains(s.sets, set[i]) {
 				s.sets = append(s.sets, set[i])
 			}
-			s.kernels[set[i]], s.mean[set[i]], s.lo[set[i]], s.hi[set[i]] = nk[i], mean[i], lo[i], hi[i]
+			// An accuracy lies in [0, 1]: the t interval is clipped to it.
+			s.kernels[set[i]], s.mean[set[i]], s.lo[set[i]], s.hi[set[i]] = nk[i], mean[i], max(lo[i], 0), min(hi[i], 1)
 		}
 		if len(s.sets) == 0 {
 			return nil, fmt.Errorf("%s: no rows", t.where)

@@ -552,7 +552,7 @@ func decodingSection(all []*decSeries, ext string) section {
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_decoding"),
-		caption: "Face identity decoding accuracy (linear SVM, leave-one-image-out) from each metric's top-N kernels and the baselines; error bars: 95% CI across cross-validation folds; dashed line: chance.",
+		caption: "Face identity decoding accuracy (linear SVM, leave-one-image-out) from each metric's top-N kernels and the baselines; error bars: 95% CI across cross-validation folds (mean ± t·SD/√folds, clipped to [0, 100] %); dashed line: chance.",
 		fig:     &figure{title: title, panels: []*plot.Plot{p}, cols: 1, panelW: 5.5 * vg.Inch, panelH: 4 * vg.Inch, legend: legend},
 	}
 	for _, se := range all {

@@ -69,8 +69,11 @@
 //
 // # Output
 //
-// The figures, findings.arrow (one row per finding: id, statement, rule,
-// measured, value_names, values, holds, why; see writeFindings),
+// The figures, beside each the numbers it plots as CSV (<figure>.csv, or
+// <figure>_<k>.csv for its k-th table when it has several; a first
+// column "table" names the table when it has a title), findings.arrow
+// (one row per finding: id, statement, rule, measured, value_names,
+// values, holds, why; see writeFindings),
 // report.md and report.html. report.html is self-contained: its figures
 // are inlined as data: URIs, so it can be mailed or archived alone.
 // Figures have fixed sizes in inches (PNG pixels = inches × dpi); the
@@ -108,7 +111,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "report" }
-func (Kind) Version() string { return "3" }
+func (Kind) Version() string { return "4" }
 func (Kind) Doc() string {
 	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
 }
@@ -147,6 +150,9 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 			continue
 		}
 		if err := s.fig.write(job.Output(s.file), p.Format, p.DPI); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := writeCSVs(job.OutDir, s); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		bar.Add(1)

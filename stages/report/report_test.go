@@ -81,8 +81,9 @@ func TestExperiment(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep(t, out, "experiment")
-	want := []string{"fig_consistency.png", "fig_decoding.png", "fig_lesion.png",
-		"fig_selected_kernel_l2.png", "fig_selected_unit.png", FindingsFile, HTMLFile, IndexFile}
+	want := []string{"fig_consistency.csv", "fig_consistency.png", "fig_decoding.png", "fig_decoding_1.csv", "fig_decoding_2.csv",
+		"fig_lesion.csv", "fig_lesion.png", "fig_selected_kernel_l2.png", "fig_selected_kernel_l2_1.csv", "fig_selected_kernel_l2_2.csv",
+		"fig_selected_unit.png", "fig_selected_unit_1.csv", "fig_selected_unit_2.csv", FindingsFile, HTMLFile, IndexFile}
 	ents, _ := os.ReadDir(out)
 	var got []string
 	for _, e := range ents {
@@ -168,8 +169,8 @@ func TestExperiment(t *testing.T) {
 	}
 	// report.html is self-contained: every figure inline, byte for byte.
 	srcs := regexp.MustCompile(`<img src="([^"]*)" alt="([^"]*)">`).FindAllStringSubmatch(string(html), -1)
-	if len(srcs) != len(want)-3 {
-		t.Errorf("report.html has %d images, want %d", len(srcs), len(want)-3)
+	if len(srcs) != 5 {
+		t.Errorf("report.html has %d images, want the 5 figures", len(srcs))
 	}
 	for _, m := range srcs {
 		b64, ok := strings.CutPrefix(m[1], "data:image/png;base64,")
@@ -242,7 +243,7 @@ func TestDeterministic(t *testing.T) {
 		}
 		keep(t, a, "default-"+format)
 		ents, _ := os.ReadDir(a)
-		if len(ents) != 8 {
+		if len(ents) != 16 { // 5 figures, their 8 CSV files, findings.arrow, report.md and report.html
 			t.Errorf("%s: %d files", format, len(ents))
 		}
 		for _, e := range ents {
@@ -300,7 +301,7 @@ func TestOnlySomeInputs(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	if !slices.Equal(got, []string{"fig_consistency.png", FindingsFile, HTMLFile, IndexFile}) {
+	if !slices.Equal(got, []string{"fig_consistency.csv", "fig_consistency.png", FindingsFile, HTMLFile, IndexFile}) {
 		t.Errorf("files %v", got)
 	}
 	if _, err := runReport(t, DefaultParams(), nil); err == nil || !strings.Contains(err.Error(), "no inputs") {
