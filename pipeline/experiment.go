@@ -53,6 +53,9 @@ type Stage struct {
 	Name string
 	// Base is the stage's key in the file ("metric").
 	Base string
+	// Label is the stage's `label:` (references resolved), the name reports
+	// show for its results instead of the stage's; "" when not given.
+	Label string
 	// Matrix holds this expansion's values in the matrix's key order.
 	Matrix []MatrixValue
 	Kind   stages.Kind

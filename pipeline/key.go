@@ -142,12 +142,16 @@ type keyInput struct {
 	Slot  string `json:"slot"`
 	Stage string `json:"stage"`
 	Key   string `json:"key"`
+	// Label is the upstream stage's label, which a stage may show like
+	// its name; left out of the key when empty, so unlabelled inputs keep
+	// their keys.
+	Label string `json:"label,omitempty" yaml:"label,omitempty"`
 }
 
 // stageKey is the content hash that names a stage's cache entry: SHA-256
 // over the kind, its code version, the canonical parameters and the inputs
-// (slot, upstream name and key). Upstream names are part of it because a
-// stage may label its outputs with them.
+// (slot, upstream name, key and label). Upstream names and labels are part
+// of it because a stage may label its outputs with them.
 func stageKey(kind, version string, params json.RawMessage, inputs []keyInput) string {
 	b, _ := json.Marshal(struct {
 		Kind    string          `json:"kind"`

@@ -107,7 +107,7 @@ const (
 
 var (
 	topKeys   = []string{"name", "description", "cache", "results", "params", "stages"}
-	stageKeys = []string{"kind", "matrix", "inputs", "params"}
+	stageKeys = []string{"kind", "label", "matrix", "inputs", "params"}
 )
 
 // loader holds the state of one Load.
@@ -145,7 +145,8 @@ type stageDef struct {
 	inputsKey *yaml.Node
 	params    *yaml.Node
 	paramsKey *yaml.Node
-	broken    bool // references to it are not checked
+	label     *yaml.Node // value of label:, or nil
+	broken    bool       // references to it are not checked
 	exps      []*expansion
 }
 
@@ -498,6 +499,7 @@ func (l *loader) defineStage(k, v *yaml.Node) {
 	d.matrix, d.matrixKey = f["matrix"].val, f["matrix"].key
 	d.inputs, d.inputsKey = f["inputs"].val, f["inputs"].key
 	d.params, d.paramsKey = f["params"].val, f["params"].key
+	d.label = f["label"].val
 	kf, ok := f["kind"]
 	switch {
 	case !ok:
@@ -740,6 +742,13 @@ func (l *loader) prepare(x *expansion) {
 	var params *yaml.Node
 	if d.params != nil {
 		params = l.interp(d.params, sc)
+	}
+	if d.label != nil {
+		if v := l.interp(d.label, sc); v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			l.errorf(d.label, "label: want text, got %s", describeNode(v))
+		} else {
+			x.stage.Label = v.Value
+		}
 	}
 	if d.kind != nil {
 		at := d.paramsKey

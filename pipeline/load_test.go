@@ -247,7 +247,7 @@ func TestLoadBad(t *testing.T) {
 		`27:36: params.opts.color: unknown parameter; valid keys: depth, mode`,
 		`31:15: no stage "nosuch"`,
 		`32:12: inputs.ref: slot takes one stage, got 2: src, ext`,
-		`33:5: unknown stage key "unknown"; valid keys: inputs, kind, matrix, params`,
+		`33:5: unknown stage key "unknown"; valid keys: inputs, kind, label, matrix, params`,
 		`37:22: inputs.values: "self" includes the stage itself (self)`,
 		`38:19: ${env:NOPE_NOT_SET}: environment variable NOPE_NOT_SET is not set`,
 		`38:50: ${matrix.x}: stage self has no matrix`,

@@ -49,7 +49,7 @@ func NewPlan(exp *Experiment, d PathDigester) (*Plan, error) {
 		n := &Node{Stage: st, Params: c}
 		for _, in := range st.Inputs {
 			for _, up := range in.Stages {
-				n.Inputs = append(n.Inputs, keyInput{Slot: in.Slot, Stage: up, Key: p.index[up].Key})
+				n.Inputs = append(n.Inputs, keyInput{Slot: in.Slot, Stage: up, Key: p.index[up].Key, Label: p.index[up].Stage.Label})
 			}
 		}
 		n.Key = stageKey(st.Kind.Name(), st.Kind.Version(), c.JSON, n.Inputs)

@@ -222,7 +222,7 @@ func (p *Plan) compute(ctx context.Context, n *Node, store *cache.Store, forced 
 		for i, f := range e.Manifest.Files {
 			files[i] = f.Name
 		}
-		job.Inputs[in.Slot] = append(job.Inputs[in.Slot], stages.Input{Stage: in.Stage, Matrix: m, Dir: e.Dir, Files: files})
+		job.Inputs[in.Slot] = append(job.Inputs[in.Slot], stages.Input{Stage: in.Stage, Label: in.Label, Matrix: m, Dir: e.Dir, Files: files})
 	}
 	start := time.Now()
 	if err := runKind(ctx, st.Kind, job); err != nil {

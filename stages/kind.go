@@ -141,6 +141,9 @@ func (j *Job) Output(name string) string { return filepath.Join(j.OutDir, name) 
 type Input struct {
 	// Stage is the upstream stage's full name.
 	Stage string
+	// Label is the upstream stage's `label:` in the experiment file, the
+	// name to show for it (figures, tables); "" when it has none.
+	Label string
 	// Matrix holds the upstream expansion's matrix values, nil if it has none.
 	Matrix map[string]string
 	// Dir is the read-only cache folder with the stage's files.

@@ -30,3 +30,16 @@ func TestDecodingCIClipped(t *testing.T) {
 		t.Errorf("intervals fsi [%v, %v], all [%v, %v]; want [0, 0.07] and [0.95, 1]", s.lo["fsi"], s.hi["fsi"], s.lo["all"], s.hi["all"])
 	}
 }
+
+// TestInputLabel: a stage's label: names it in figures before its matrix
+// values and its name.
+func TestInputLabel(t *testing.T) {
+	in := stages.Input{Stage: "units@trained", Matrix: map[string]string{"net": "trained"}}
+	if got := matrixLabel(in); got != "trained" {
+		t.Errorf("unlabelled: %q", got)
+	}
+	in.Label = "VGG-16 ÷ 8, trained"
+	if got := matrixLabel(in); got != in.Label {
+		t.Errorf("labelled: %q", got)
+	}
+}

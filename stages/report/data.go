@@ -159,9 +159,13 @@ func levelKeyLess(a, b levelKey) bool {
 	return a.agg < b.agg
 }
 
-// matrixLabel is an input's name in legends and panel titles: its matrix
-// values (keys sorted, skipping those in drop), else its stage name.
+// matrixLabel is an input's name in legends and panel titles: its label
+// from the experiment file, else its matrix values (keys sorted, skipping
+// those in drop), else its stage name.
 func matrixLabel(in stages.Input, drop ...string) string {
+	if in.Label != "" {
+		return in.Label
+	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(in.Matrix)) {
 		if v := in.Matrix[k]; v != "" && !slices.Contains(drop, v) {
