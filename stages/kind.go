@@ -134,6 +134,19 @@ type Job struct {
 	Run *RunInfo
 }
 
+// Single is the one stage filling slot: nil when the slot is empty, an
+// error naming the slot when it holds several.
+func (j *Job) Single(slot string) (*Input, error) {
+	switch ins := j.Inputs[slot]; len(ins) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &ins[0], nil
+	default:
+		return nil, fmt.Errorf("slot %s takes one stage, got %d", slot, len(ins))
+	}
+}
+
 // Output is the path of a file name in the job's output folder.
 func (j *Job) Output(name string) string { return filepath.Join(j.OutDir, name) }
 

@@ -195,14 +195,11 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 		logf = func(string, ...any) {}
 	}
 	one := func(slot string) (*stages.Input, error) {
-		ins := job.Inputs[slot]
-		switch len(ins) {
-		case 0:
-			return nil, nil
-		case 1:
-			return &ins[0], nil
+		in, err := job.Single(slot)
+		if err != nil {
+			return nil, fmt.Errorf("lesion: %w", err)
 		}
-		return nil, fmt.Errorf("lesion: slot %s takes one stage, got %d", slot, len(ins))
+		return in, nil
 	}
 	mIn, err := one("model")
 	if err != nil {

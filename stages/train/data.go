@@ -58,18 +58,8 @@ func openData(job *stages.Job, size int) (_ *dataset, err error) {
 			d.close()
 		}
 	}()
-	one := func(slot string) (*stages.Input, error) {
-		ins := job.Inputs[slot]
-		switch len(ins) {
-		case 0:
-			return nil, nil
-		case 1:
-			return &ins[0], nil
-		}
-		return nil, fmt.Errorf("%s: takes one stimuli stage, got %d", slot, len(ins))
-	}
 	load := func(slot string, col func(*stimuli.Table) []string, index map[string]int) (*set, []string, error) {
-		in, err := one(slot)
+		in, err := job.Single(slot)
 		if in == nil || err != nil {
 			return nil, nil, err
 		}
