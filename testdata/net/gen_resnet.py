@@ -19,7 +19,9 @@ Each architecture gives one safetensors file (the layout of gen.py):
   tap/<tap>                conv1 (after the stem's ReLU, before the max
                            pooling), layerS.B (each block), layerS (each
                            stage), avgpool (flattened), logits
-and __metadata__ with arch, classes, batch, height, width.
+and __metadata__ with arch, classes, batch, height, width. resnet18.pt is
+the same ResNet-18's bare state dict as torch.save writes it (zip format,
+with BatchNorm's integer num_batches_tracked), for the model stage's loader.
 
 shapes_resnet.json lists the floating-point state-dict entries of the
 full-size torchvision models (1000 classes), for checking Spec.
@@ -114,6 +116,8 @@ for arch, block, layers, (h, w) in cases:
     tensors["input"] = xin
     for name, t in taps(model, xin).items():
         tensors["tap/" + name] = t
+    if arch == "resnet18":
+        torch.save(model.state_dict(), os.path.join(OUT, arch + ".pt"))
     save(os.path.join(OUT, arch + ".safetensors"), tensors,
          {"arch": arch, "classes": CLASSES, "batch": 2, "height": h, "width": w})
 
