@@ -37,7 +37,9 @@
 // (n × (C·P² + fc6 width) floats: 117 KB per image for VGG-16), plus one
 // chunk's activations at the layer while they are computed.
 //
-// Any other tap (an earlier conv, fc6, fc7): the general path, net.ForwardFrom
+// Any other tap (an earlier conv, fc6, fc7; every tap of a ResNet, where a
+// zeroed channel of a block or stage leaves the residual stream for every
+// later block): the general path, net.ForwardFrom
 // — the layer's activations of a chunk of images are computed once per
 // pass and each lesion zeroes the channel in a copy and runs the rest of the
 // network from there (exact, but each lesion costs the layers after the
@@ -238,7 +240,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if !slices.Contains(taps[:len(taps)-1], p.Layer) {
 		return fmt.Errorf("lesion: %s has no layer %q to lesion (layers: %s)", arch.Name, p.Layer, strings.Join(taps[:len(taps)-1], ", "))
 	}
-	fast := p.Layer == arch.Convs[len(arch.Convs)-1].Tap
+	fast := arch.Res == nil && p.Layer == arch.Convs[len(arch.Convs)-1].Tap
 	path := "forward_from"
 	if fast {
 		path = "lesioner"
