@@ -112,7 +112,7 @@ const GreedyFile = "greedy.arrow"
 
 // Params are the lesion kind's parameters.
 type Params struct {
-	Layer           string      `yaml:"layer" doc:"the layer whose kernels are lesioned (default conv13; the last conv takes the fast path)"`
+	Layer           string      `yaml:"layer" doc:"the layer whose kernels are lesioned (default conv13; the last conv of VGG or AlexNet takes the fast path); checked against the model stage's arch"`
 	Labels          string      `yaml:"labels" oneof:"identity category" doc:"which images.arrow column names each task image's class"`
 	ClassFrom       string      `yaml:"class_from" oneof:"map model order name" doc:"name → output index: map (class_map file), model (the network's own output names, from a train stage), order (k-th distinct name is class k) or name (the name is the index)"`
 	ClassMap        stages.Path `yaml:"class_map" doc:"class_from map: JSON, CSV/TSV or text file mapping names to output indices"`
@@ -153,6 +153,16 @@ func (p *Params) Validate() []stages.FieldError {
 		check(p.ObjectClassFrom, p.ObjectClassMap, "object_class_from", "object_class_map")
 	}
 	return errs
+}
+
+// CheckInput reports a layer the model stage's architecture lacks, before
+// anything runs.
+func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
+	arch, layers, ok := model.Layers(upstream)
+	if slot != "model" || !ok || p.Layer == "" || slices.Contains(layers, p.Layer) {
+		return nil
+	}
+	return []stages.FieldError{{Field: "layer", Msg: fmt.Sprintf("%s has no layer %q; its layers: %s", arch, p.Layer, strings.Join(layers, ", "))}}
 }
 
 // Kind is the `lesion` stage kind.

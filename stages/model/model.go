@@ -214,6 +214,23 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), toNet(sd.Params), meta)
 }
 
+// Layers returns the architecture that a model stage's parameters
+// (upstream, as stages.InputChecker receives them) name and its layers:
+// every tap but the logits. ok is false if upstream is not a model stage's
+// parameters or names no known architecture (the model stage reports that).
+func Layers(upstream any) (arch string, layers []string, ok bool) {
+	p, isModel := upstream.(*Params)
+	if !isModel {
+		return "", nil, false
+	}
+	spec, err := net.Spec(p.Arch)
+	if err != nil {
+		return "", nil, false
+	}
+	taps := spec.Taps()
+	return p.Arch, taps[:len(taps)-1], true
+}
+
 // trainedWeights is the checkpoint of a train stage's epoch (-1: its last).
 func trainedWeights(ins []stages.Input, epoch int) (string, error) {
 	if len(ins) != 1 {
