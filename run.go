@@ -63,6 +63,7 @@ Usage:
   go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
   go run . gc EXPERIMENT.yaml... [--dry-run]
   go run . kinds [KIND]
+  go run . layers ARCH [--size PX] [--classes N]
   go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
 
 Each command takes --help. Experiment files are described in README.md.
@@ -80,7 +81,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli,
+		"stimuli": cmdStimuli, "layers": cmdLayers,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
