@@ -15,9 +15,9 @@ import (
 )
 
 // TapFunc receives the activations of one tap for the whole batch: data is
-// N×C×H×W in row-major order (N×C with h = w = 1 for fc6, fc7, avgpool and logits).
-// data is only valid during the call: copy what must be kept. An error
-// stops the forward pass and is returned by it.
+// N×C×H×W in row-major order (N×C with h = w = 1 for fc6, fc7, avgpool and
+// logits). data is only valid during the call: copy what must be kept. An
+// error stops the forward pass and is returned by it.
 type TapFunc func(tap string, data []float32, c, h, w int) error
 
 // Forward runs a batch of n images (n×3×h×w, CHW order, already
@@ -26,9 +26,9 @@ type TapFunc func(tap string, data []float32, c, h, w int) error
 // the last requested tap. ctx is checked between layers.
 //
 // Every tap of an architecture works at any input size for which each layer
-// keeps at least one pixel (VGG: 32 px; AlexNet: 63 px); the classifier's
-// AdaptiveAvgPool2d makes the fully connected layers size-independent, as in
-// PyTorch. Memory is bounded by the batch: a layer's input is recycled as
+// keeps at least one pixel (VGG: 32 px; AlexNet: 63 px; a ResNet: any, its
+// padded layers keep one); the classifier's AdaptiveAvgPool2d makes the
+// fully connected layers size-independent, as in PyTorch. Memory is bounded by the batch: a layer's input is recycled as
 // soon as the layer is done (VGG-16 at 224 px: about 30 MB per image at
 // the peak), and the Net keeps the recycled buffers for the next call
 // (see ReleaseBuffers).
@@ -44,9 +44,9 @@ func (n *Net) Forward(ctx context.Context, batch []float32, size, h, w int, taps
 
 // ForwardFrom continues the network from the activations acts at tap from
 // (N×C×H×W post-ReLU values, as Forward delivers them; N×C with h = w = 1
-// for fc6, fc7 and avgpool) and calls fn for the requested later taps. It computes
-// only the layers after from, so a lesion can zero channels of a tap and
-// re-run what follows. Zeroing channel k after the ReLU is the same as
+// for fc6, fc7 and avgpool) and calls fn for the requested later taps. It
+// computes only the layers after from, so a lesion can zero channels of a
+// tap and re-run what follows. Zeroing channel k after the ReLU is the same as
 // setting the conv's weights and bias of output channel k to zero in VGG-16
 // and AlexNet (ReLU(0) = 0); with BatchNorm it is the same as zeroing the
 // BN's weight and bias of channel k, not the conv's. A ResNet's block or

@@ -37,6 +37,10 @@ func TestResNetForwardFrom(t *testing.T) {
 				}
 			}
 		}
+		one := map[string][]float32{}
+		if err := nt.Forward(ctx, []float32{0.5, -1, 2}, 1, 1, 1, []string{"layer4", "logits"}, collect(one)); err != nil || len(one["logits"]) != 10 {
+			t.Errorf("%s: a 1×1 input: %v", arch, err)
+		}
 		l4 := f.tensors["tap/layer4"]
 		s := l4.Shape
 		if _, err := nt.NewLesioner(ctx, l4.Data, s[0], s[1], s[2], s[3]); err == nil || !strings.Contains(err.Error(), "residual network") {
