@@ -131,13 +131,16 @@ func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
 	if slot != "model" || !ok {
 		return nil
 	}
-	var errs []stages.FieldError
-	for i, l := range p.Layers {
+	var bad []string
+	for _, l := range p.Layers {
 		if l != "logits" && !slices.Contains(layers, l) {
-			errs = append(errs, stages.FieldError{Field: fmt.Sprintf("layers[%d]", i), Msg: fmt.Sprintf("%s has no layer %q; its layers: %s (`go run . layers %s` shows them)", arch, l, strings.Join(layers, ", "), arch)})
+			bad = append(bad, strconv.Quote(l))
 		}
 	}
-	return errs
+	if len(bad) == 0 {
+		return nil
+	}
+	return []stages.FieldError{{Field: "layers", Msg: fmt.Sprintf("%s has no layer %s; its layers: %s (`go run . layers %s` shows their shapes)", arch, strings.Join(bad, ", "), strings.Join(layers, ", "), arch)}}
 }
 
 // validList describes the taps of every architecture.
