@@ -63,6 +63,7 @@ Usage:
   go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
   go run . gc EXPERIMENT.yaml... [--dry-run]
   go run . kinds [KIND]
+  go run . layers ARCH [--size PX] [--classes N]
   go run . stimuli export EXPERIMENT.yaml --out DIR [--stage STAGE] [--preprocessed]
   go run . compare LOCK|RESULTS|EXPERIMENT.yaml... [--format text|markdown|csv] [--all]
   go run . diff A B
@@ -84,7 +85,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff, "verify": cmdVerify,
+		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff, "verify": cmdVerify, "layers": cmdLayers,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -111,6 +111,7 @@ fi
 # BenchmarkVGG16Forward runs testdata/net/bench.py itself (torch, 2 threads,
 # best of 3) right after the Go passes: both numbers come from its output.
 gobench vgg.txt 2 ./stages/model/net '^BenchmarkVGG16Forward$' 1x 2
+gobench resnet.txt 2 ./stages/model/net '^BenchmarkResNet50Forward$' 3x 2
 gobench netlesion.txt 2 ./stages/model/net '^BenchmarkLesion$' 2s 1
 if [ -d stages/lesion ]; then
 	gobench lesion.txt 2 ./stages/lesion '^BenchmarkStudySize$' 1x 1
@@ -177,6 +178,11 @@ secs() { [ -n "$1" ] && awk -v r="$1" 'BEGIN { if (r > 0) printf "%.9g\n", 8 / r
 row "VGG-16 forward, batch 8, 224 px, random init, to the logits (1000 classes)" \
 	"\`net.Forward\` (BenchmarkVGG16Forward)" "testdata/net/bench.py (torchvision vgg16, eval, no_grad)" "2 / 2" \
 	"$(secs "$GO_IPS")" "$(secs "$PT_IPS")"
+GO_IPS=$(gometric resnet.txt BenchmarkResNet50Forward images/s max)
+PT_IPS=$(gometric resnet.txt BenchmarkResNet50Forward torch-images/s max)
+row "ResNet-50 forward, batch 8, 224 px, random init, to the logits (1000 classes)" \
+	"\`net.Forward\` (BenchmarkResNet50Forward)" "testdata/net/bench.py resnet50 (torchvision resnet50, eval, no_grad)" "2 / 2" \
+	"$(secs "$GO_IPS")" "$(secs "$PT_IPS")"
 TORCH64=$(pyval lesion64)
 row "One conv13 lesion, 64 images, 1000 classes: logits with one channel zeroed" \
 	"\`Lesioner.Logits\` (fc6 contribution subtracted; BenchmarkLesion/Lesioner)" \
@@ -238,6 +244,7 @@ for id in mwu10k fdr1e6 spearman1e5 metric_unit svm_d96 svm_d512 lesion64 train3
 	[ -n "$i" ] && [ "$i" != "{}" ] && echo "- ref $id: $i"
 done
 grep -h 'Go .* images/s' "$OUT/vgg.txt" 2>/dev/null | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /- VGG16Forward: /'
+grep -h 'Go .* images/s' "$OUT/resnet.txt" 2>/dev/null | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /- ResNet50Forward: /'
 grep -h 'GEMM kernel' "$OUT/lesion.txt" 2>/dev/null | sed -E 's/^ *[a-z_]+\.go:[0-9]+: /- lesion StudySize: /'
 } | awk '!seen[$0]++'
 echo

@@ -821,6 +821,7 @@ func (l *loader) connect(x *expansion) {
 				} else if !slices.Contains(names, n) {
 					names = append(names, n)
 					l.checkAccepts(d, slot, l.full[n].def, r)
+					l.checkInput(x, s.name, l.full[n].stage, r)
 				}
 			}
 		}
@@ -866,6 +867,18 @@ func (l *loader) checkAccepts(d *stageDef, slot stages.Slot, up *stageDef, ref *
 	}
 	l.errorf(ref, "inputs.%s: stage %s is a %s stage, which makes %s; slot %s of kind %s reads %s (from %s stages)",
 		slot.Name, up.name, up.kind.Name(), p.Produces(), slot.Name, d.kind.Name(), strings.Join(slot.Accepts, " or "), strings.Join(makers, " or "))
+}
+
+// checkInput reports, at ref, what x's parameters find wrong with those of
+// the stage up filling slot (see stages.InputChecker).
+func (l *loader) checkInput(x *expansion, slot string, up *Stage, ref *yaml.Node) {
+	c, ok := x.stage.Params.(stages.InputChecker)
+	if !ok || up.Params == nil {
+		return
+	}
+	for _, fe := range c.CheckInput(slot, up.Params) {
+		l.errorf(ref, "%s: %s (inputs.%s: %s)", paramLabel(fe.Field), fe.Msg, slot, up.Name)
+	}
 }
 
 // resolveRef turns one input reference into full stage names: "stage"

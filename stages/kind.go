@@ -111,6 +111,14 @@ type Validator interface {
 	Validate() []FieldError
 }
 
+// InputChecker is implemented by parameter structs whose values depend on
+// an upstream stage's parameters (extract's layers on the model stage's
+// arch). The experiment loader calls CheckInput for every stage filling a
+// slot, with that stage's decoded parameter struct, before anything runs.
+type InputChecker interface {
+	CheckInput(slot string, upstream any) []FieldError
+}
+
 // Job is one run of a stage: what it reads and where it writes.
 type Job struct {
 	// Stage is the stage's full name ("metric@trained-l2").

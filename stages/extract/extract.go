@@ -8,7 +8,10 @@
 //	inputs:  stimuli  one stimuli stage (images.arrow, pixels.arrow)
 //	         model    one model stage (weights.arrow)
 //	layers   taps to store (default conv2, conv4, conv7, conv10, conv13):
-//	         conv1…convN and fc6, fc7 of the architecture
+//	         conv1…convN and fc6, fc7 of VGG and AlexNet; conv1, layer1…
+//	         layer4, blocks (layer3.1) and avgpool of a ResNet (`go run .
+//	         layers ARCH` lists them); checked against the model stage's
+//	         arch when the experiment is loaded
 //	logits   also store the logits (default false)
 //	batch    images per forward pass (default 16)
 //
@@ -61,7 +64,7 @@ var DefaultLayers = []string{"conv2", "conv4", "conv7", "conv10", "conv13"}
 
 // Params are the extract stage's parameters.
 type Params struct {
-	Layers []string `yaml:"layers" doc:"taps whose post-ReLU activations are stored: conv1…convN, fc6, fc7"`
+	Layers []string `yaml:"layers" doc:"taps whose post-ReLU activations are stored: conv1…convN, fc6, fc7; a ResNet's conv1, layer1…layer4, blocks (layer3.1), avgpool"`
 	Logits bool     `yaml:"logits" doc:"also store the logits (logits.arrow)"`
 	Batch  int      `yaml:"batch" min:"1" max:"100000" key:"-" doc:"images per forward pass (memory grows with it)"`
 }
@@ -89,8 +92,8 @@ func allTaps() map[string][]string {
 }
 
 // Validate reports unknown layer names (known to no architecture; the
-// network's own taps are checked at run time), duplicates and an empty
-// request.
+// model stage's own architecture is checked by CheckInput), duplicates and
+// an empty request.
 func (p *Params) Validate() []stages.FieldError {
 	var errs []stages.FieldError
 	if len(p.Layers) == 0 && !p.Logits {
@@ -119,6 +122,25 @@ func (p *Params) Validate() []stages.FieldError {
 		seen[l] = true
 	}
 	return errs
+}
+
+// CheckInput reports layers the model stage's architecture lacks, before
+// anything runs.
+func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
+	arch, layers, ok := model.Layers(upstream)
+	if slot != "model" || !ok {
+		return nil
+	}
+	var bad []string
+	for _, l := range p.Layers {
+		if l != "logits" && !slices.Contains(layers, l) {
+			bad = append(bad, strconv.Quote(l))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return []stages.FieldError{{Field: "layers", Msg: fmt.Sprintf("%s has no layer %s; its layers: %s (`go run . layers %s` shows their shapes)", arch, strings.Join(bad, ", "), strings.Join(layers, ", "), arch)}}
 }
 
 // validList describes the taps of every architecture.

@@ -204,8 +204,9 @@ stages:
 	}
 }
 
-// TestBadLayers: names no architecture has fail at load time, names the
-// network lacks at run time, each listing the valid taps.
+// TestBadLayers: names no architecture has, and names the model stage's
+// architecture lacks, fail at load time, each listing the valid taps; a
+// direct Run still checks them against the network.
 func TestBadLayers(t *testing.T) {
 	_, err := runExperiment(t, `
 stages:
@@ -236,11 +237,70 @@ stages:
     inputs: {stimuli: stim, model: net}
     params: {layers: [conv2, conv7, conv9]}
 `, abs(t, "alexnet.pt")))
-	want := `extract: layers: "conv7", "conv9" are not layers of alexnet; valid: conv1, conv2, conv3, conv4, conv5, fc6, fc7`
+	want := `params.layers: alexnet has no layer "conv7", "conv9"; its layers: conv1, conv2, conv3, conv4, conv5, fc6, fc7 ` +
+		"(`go run . layers alexnet` shows their shapes) (inputs.model: net)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 	t.Log(err)
+
+	dirs, err := runExperiment(t, fmt.Sprintf(`
+stages:
+  net:
+    kind: model
+    params: {arch: alexnet, init: checkpoint, weights: %q, widths: any}
+`, abs(t, "alexnet.pt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dirs["net"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = requestedTaps(m, &Params{Layers: []string{"conv2", "conv7", "conv9"}})
+	want = `extract: layers: "conv7", "conv9" are not layers of alexnet; valid: conv1, conv2, conv3, conv4, conv5, fc6, fc7`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestResNetLayers extracts a random ResNet-18's stem, a block, a stage and
+// the pooled features; the study's default layers (VGG's) are refused at
+// load time for it.
+func TestResNetLayers(t *testing.T) {
+	_, err := runExperiment(t, `
+stages:
+  stim: {kind: extract-test-pixels}
+  net: {kind: model, params: {arch: resnet50}}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+`)
+	if err == nil || !strings.Contains(err.Error(), `params.layers: resnet50 has no layer "conv2", "conv4", "conv7", "conv10", "conv13"; its layers: conv1, layer1.0,`) {
+		t.Errorf("default layers on resnet50: %v", err)
+	}
+	dirs, err := runExperiment(t, `
+stages:
+  stim: {kind: extract-test-pixels, params: {size: 40}}
+  net: {kind: model, params: {arch: resnet18, classes: 7}}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: [layer3.1, conv1, layer4, avgpool], logits: true}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tap, shape := range map[string]string{"conv1": "64,20,20", "layer3.1": "256,3,3", "layer4": "512,2,2", "avgpool": "512,1,1", "logits": "7,1,1"} {
+		vals, cols, meta := readMatrix(t, filepath.Join(dirs["acts"], LayerFile(tap)))
+		if meta["shape"] != shape || meta["arch"] != "resnet18" || meta["layer"] != tap || len(vals) != 5*cols {
+			t.Errorf("%s: metadata %v, %d values of %d columns", tap, meta, len(vals), cols)
+		}
+		if !slices.ContainsFunc(vals, func(v float32) bool { return v != 0 }) {
+			t.Errorf("%s: all zero", tap)
+		}
+	}
 }
 
 // TestCancel stops a direct Run between batches.

@@ -37,7 +37,9 @@
 // (n × (C·P² + fc6 width) floats: 117 KB per image for VGG-16), plus one
 // chunk's activations at the layer while they are computed.
 //
-// Any other tap (an earlier conv, fc6, fc7): the general path, net.ForwardFrom
+// Any other tap (an earlier conv, fc6, fc7; every tap of a ResNet, where a
+// zeroed channel of a block or stage leaves the residual stream for every
+// later block): the general path, net.ForwardFrom
 // — the layer's activations of a chunk of images are computed once per
 // pass and each lesion zeroes the channel in a copy and runs the rest of the
 // network from there (exact, but each lesion costs the layers after the
@@ -110,7 +112,7 @@ const GreedyFile = "greedy.arrow"
 
 // Params are the lesion kind's parameters.
 type Params struct {
-	Layer           string      `yaml:"layer" doc:"the layer whose kernels are lesioned (default conv13; the last conv takes the fast path)"`
+	Layer           string      `yaml:"layer" doc:"the layer whose kernels are lesioned (default conv13; the last conv of VGG or AlexNet takes the fast path); checked against the model stage's arch"`
 	Labels          string      `yaml:"labels" oneof:"identity category" doc:"which images.arrow column names each task image's class"`
 	ClassFrom       string      `yaml:"class_from" oneof:"map model order name" doc:"name → output index: map (class_map file), model (the network's own output names, from a train stage), order (k-th distinct name is class k) or name (the name is the index)"`
 	ClassMap        stages.Path `yaml:"class_map" doc:"class_from map: JSON, CSV/TSV or text file mapping names to output indices"`
@@ -151,6 +153,16 @@ func (p *Params) Validate() []stages.FieldError {
 		check(p.ObjectClassFrom, p.ObjectClassMap, "object_class_from", "object_class_map")
 	}
 	return errs
+}
+
+// CheckInput reports a layer the model stage's architecture lacks, before
+// anything runs.
+func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
+	arch, layers, ok := model.Layers(upstream)
+	if slot != "model" || !ok || p.Layer == "" || slices.Contains(layers, p.Layer) {
+		return nil
+	}
+	return []stages.FieldError{{Field: "layer", Msg: fmt.Sprintf("%s has no layer %q; its layers: %s", arch, p.Layer, strings.Join(layers, ", "))}}
 }
 
 // Kind is the `lesion` stage kind.
@@ -235,7 +247,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if !slices.Contains(taps[:len(taps)-1], p.Layer) {
 		return fmt.Errorf("lesion: %s has no layer %q to lesion (layers: %s)", arch.Name, p.Layer, strings.Join(taps[:len(taps)-1], ", "))
 	}
-	fast := p.Layer == arch.Convs[len(arch.Convs)-1].Tap
+	fast := arch.Res == nil && p.Layer == arch.Convs[len(arch.Convs)-1].Tap
 	path := "forward_from"
 	if fast {
 		path = "lesioner"

@@ -1,13 +1,16 @@
 package lesion
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/model"
 )
 
 // relErr is |got − want| / |want|.
@@ -287,5 +290,52 @@ func TestLossAndRanks(t *testing.T) {
 	}
 	if r := ranks([]float64{0.1, 0.3, math.NaN(), 0.3, -1}); !slices.Equal(r, []int64{3, 1, 5, 2, 4}) {
 		t.Errorf("ranks %v", r)
+	}
+}
+
+// TestLesionResNet: a ResNet has no Lesioner fast path; its stage outputs
+// are lesioned through ForwardFrom, one row per channel of layer4, ranked.
+func TestLesionResNet(t *testing.T) {
+	f := loadNet(t, "vgg16")
+	mp := model.DefaultParams()
+	mp.Arch, mp.Classes = "resnet18", 10
+	dir := t.TempDir()
+	job := &stages.Job{Stage: "model", Params: mp, OutDir: dir, Progress: pipelinetest.Progress{}, Logf: func(string, ...any) {}}
+	if err := (model.Kind{}).Run(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	p := DefaultParams()
+	p.Layer = "layer4"
+	p.ClassMap = stages.Path(classMapJSON(t, f.Face.ClassMap))
+	out, _, err := run(t, p, map[string][]stages.Input{
+		"model":   {pipelinetest.Input(t, "model", dir)},
+		"stimuli": {taskInput(t, f.Face, "stimuli")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, meta := readTable(t, out+"/layer4.arrow")
+	if meta["path"] != "forward_from" || meta["arch"] != "resnet18" || len(cols["loss"]) != 512 {
+		t.Fatalf("path %q arch %q, %d rows", meta["path"], meta["arch"], len(cols["loss"]))
+	}
+	ranks := slices.Sorted(slices.Values(cols["rank"]))
+	changed := 0
+	for i, r := range ranks {
+		if r != float64(i+1) {
+			t.Fatalf("ranks %v are not 1…512", ranks)
+		}
+		if cols["loss_increase"][i] != 0 {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Error("no lesion of layer4 changes the loss")
+	}
+	p.Layer = "layer4.5"
+	if _, _, err := run(t, p, map[string][]stages.Input{
+		"model":   {pipelinetest.Input(t, "model", dir)},
+		"stimuli": {taskInput(t, f.Face, "stimuli")},
+	}); err == nil || !strings.Contains(err.Error(), `resnet18 has no layer "layer4.5"`) {
+		t.Errorf("layer4.5: %v", err)
 	}
 }

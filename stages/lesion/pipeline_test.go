@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 
 	_ "selectivity/stages/aggregate"
@@ -136,5 +137,27 @@ func TestBehaviourExperiment(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dirs["les"], f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestLayerCheckedAgainstModel: a layer the model stage's architecture
+// lacks is refused when the experiment is loaded.
+func TestLayerCheckedAgainstModel(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exp.yaml")
+	os.WriteFile(file, []byte(`
+stages:
+  ids:
+    kind: stimuli
+    params: {source: synthetic, identities: 2, images_per_identity: 2}
+  net: {kind: model, params: {arch: resnet34}}
+  les:
+    kind: lesion
+    inputs: {model: net, stimuli: ids}
+    params: {class_from: order}
+`), 0o644)
+	_, err := pipeline.Load(file, pipeline.LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), `params.layer: resnet34 has no layer "conv13"; its layers: conv1, layer1.0`) {
+		t.Errorf("conv13 on resnet34: %v", err)
 	}
 }

@@ -6,14 +6,16 @@
 //
 // # Parameters
 //
-//	arch     vgg16 (default) | vgg16_bn | alexnet
+//	arch     vgg16 (default) | vgg16_bn | alexnet | resnet18 | resnet34 |
+//	         resnet50 (torchvision's layout; `go run . layers ARCH` lists
+//	         the taps)
 //	init     random (default) | checkpoint | train
 //	weights  the checkpoint file (init: checkpoint; required there): .pth,
 //	         .pt, .pth.tar (zip or legacy torch.save; bare state dict or one
 //	         under state_dict / model_state_dict / model; module. prefixes
 //	         removed) or .safetensors. It enters the key by content.
 //	seed     random init: the seed (default 1)
-//	classes  random init: outputs of fc8 (0, the default: 1000); checkpoint:
+//	classes  random init: outputs of fc8 or fc (0, the default: 1000); checkpoint:
 //	         read from the weights — 0 accepts whatever they hold, any other
 //	         value must agree with them
 //	widths   checkpoint: standard (default) requires torchvision's exact
@@ -81,7 +83,7 @@ const DefaultClasses = 1000
 
 // Params are the model stage's parameters.
 type Params struct {
-	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet" doc:"architecture in torchvision's layout"`
+	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet resnet18 resnet34 resnet50" doc:"architecture in torchvision's layout"`
 	Init    string      `yaml:"init" oneof:"random checkpoint train" doc:"random: torchvision's initialisation from seed (the untrained network); checkpoint: weights from a file; train: weights of a train stage (input train)"`
 	Weights stages.Path `yaml:"weights" doc:"init: checkpoint: the PyTorch (.pth, .pt, .pth.tar) or safetensors file"`
 	Seed    int64       `yaml:"seed" min:"0" doc:"init: random: the seed"`
@@ -214,6 +216,23 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), toNet(sd.Params), meta)
 }
 
+// Layers returns the architecture that a model stage's parameters
+// (upstream, as stages.InputChecker receives them) name and its layers:
+// every tap but the logits. ok is false if upstream is not a model stage's
+// parameters or names no known architecture (the model stage reports that).
+func Layers(upstream any) (arch string, layers []string, ok bool) {
+	p, isModel := upstream.(*Params)
+	if !isModel {
+		return "", nil, false
+	}
+	spec, err := net.Spec(p.Arch)
+	if err != nil {
+		return "", nil, false
+	}
+	taps := spec.Taps()
+	return p.Arch, taps[:len(taps)-1], true
+}
+
 // trainedWeights is the checkpoint of a train stage's epoch (-1: its last).
 func trainedWeights(ins []stages.Input, epoch int) (string, error) {
 	if len(ins) != 1 {
@@ -297,11 +316,11 @@ func loadCheckpoint(p *Params, spec *net.Arch) (*checkpoint.StateDict, int, erro
 	return sd, classes, nil
 }
 
-// checkpointClasses reads the number of classes from fc8's weight (or
-// bias); 0 if neither says.
+// checkpointClasses reads the number of classes from the head's (fc8's or
+// fc's) weight (or bias); 0 if neither says.
 func checkpointClasses(sd *checkpoint.StateDict, spec *net.Arch) (int, string) {
 	for _, suffix := range []string{".weight", ".bias"} {
-		name := spec.FC[2].Prefix + suffix
+		name := spec.Head().Prefix + suffix
 		if t, ok := sd.Params[name]; ok && len(t.Shape) >= 1 && t.Shape[0] >= 1 {
 			return t.Shape[0], fmt.Sprintf("%s %v", name, t.Shape)
 		}

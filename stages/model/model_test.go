@@ -77,7 +77,7 @@ func TestRandomRoundTrip(t *testing.T) {
 		arch          string
 		classes, want int
 		size          int
-	}{{"vgg16", 0, 1000, 32}, {"alexnet", 7, 7, 80}} {
+	}{{"vgg16", 0, 1000, 32}, {"alexnet", 7, 7, 80}, {"resnet18", 3, 3, 40}} {
 		t.Run(tc.arch, func(t *testing.T) {
 			dir, err := run(t, &Params{Epoch: -1, Arch: tc.arch, Init: "random", Seed: 3, Classes: tc.classes, Widths: "standard"})
 			if err != nil {
@@ -336,6 +336,51 @@ func TestClasses(t *testing.T) {
 	}
 }
 
+// TestResNetCheckpoint loads the reduced ResNet-18 of testdata/net as
+// torch.save wrote its state dict (with integer num_batches_tracked
+// buffers) and compares every tap with PyTorch's; torchvision's widths are
+// enforced with widths: standard.
+func TestResNetCheckpoint(t *testing.T) {
+	pt := stages.Path(filepath.Join("..", "..", "testdata", "net", "resnet18.pt"))
+	dir, err := run(t, &Params{Epoch: -1, Arch: "resnet18", Init: "checkpoint", Weights: pt, Widths: "any"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Meta["classes"] != "10" || m.Meta["source_format"] != "torch-zip" {
+		t.Errorf("metadata %v", m.Meta)
+	}
+	ref, err := checkpoint.Load(filepath.Join("..", "..", "testdata", "net", "resnet18.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ref.Params["input"]
+	n, h, w := in.Shape[0], in.Shape[2], in.Shape[3]
+	seen := 0
+	err = m.Net.Forward(context.Background(), in.Data, n, h, w, m.Taps(), func(tap string, data []float32, _, _, _ int) error {
+		seen++
+		if e := relErr(data, ref.Params["tap/"+tap].Data); !(e <= 1e-4) {
+			t.Errorf("%s: relative error %.3g", tap, e)
+		}
+		return nil
+	})
+	if err != nil || seen != 15 {
+		t.Fatalf("%d taps: %v", seen, err)
+	}
+	_, err = run(t, &Params{Epoch: -1, Arch: "resnet18", Init: "checkpoint", Weights: pt, Widths: "standard"})
+	if err == nil || !strings.Contains(err.Error(), "set widths: any to use them") || !strings.Contains(err.Error(), `"conv1.weight" has shape [4 3 7 7], want [64 3 7 7]`) {
+		t.Errorf("widths: standard: %v", err)
+	}
+	_, err = run(t, &Params{Epoch: -1, Arch: "resnet50", Init: "checkpoint", Weights: pt, Widths: "any"})
+	if err == nil || !strings.Contains(err.Error(), "layer1.0.conv3.weight") {
+		t.Errorf("resnet18 weights as resnet50: %v", err)
+	}
+}
+
 // TestParamsValidation checks the rules beyond tags through an experiment
 // file.
 func TestParamsValidation(t *testing.T) {
@@ -346,13 +391,13 @@ func TestParamsValidation(t *testing.T) {
 stages:
   a: {kind: model, params: {init: checkpoint}}
   b: {kind: model, params: {weights: w.pth}}
-  c: {kind: model, params: {arch: resnet50, widths: some}}
+  c: {kind: model, params: {arch: resnet101, widths: some}}
 `), 0o644)
 	_, err := pipeline.Load(file, pipeline.LoadOptions{})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"weights: required with init: checkpoint", "weights: only read with init: checkpoint", "resnet50", "some"} {
+	for _, want := range []string{"weights: required with init: checkpoint", "weights: only read with init: checkpoint", "resnet101", "some"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

@@ -153,43 +153,48 @@ def save(path, tensors, meta):
     print("%s: %d bytes" % (path, 8 + len(h) + off))
 
 
-torch.manual_seed(0)
-cases = [
-    # arch, model, input size, lesions {fixture name: [(param, channel), ...]}
-    ("vgg16", randomise(reduced_vgg(False)), (64, 48), {
-        "conv13.3": [("features.28.weight", 3), ("features.28.bias", 3)],
-        "conv13.17": [("features.28.weight", 17), ("features.28.bias", 17)],
-    }),
-    ("vgg16_bn", randomise(reduced_vgg(True)), (32, 40), {
-        # With BatchNorm the channel is zero after ReLU only if BN's affine
-        # weight and bias are zeroed ...
-        "conv13.5": [("features.41.weight", 5), ("features.41.bias", 5)],
-        # ... zeroing the conv leaves ReLU(β − μ·γ/√(σ²+ε)), not 0.
-        "conv13.5.convonly": [("features.40.weight", 5), ("features.40.bias", 5)],
-    }),
-    ("alexnet", randomise(reduced_alexnet()), (100, 67), {
-        "conv5.2": [("features.10.weight", 2), ("features.10.bias", 2)],
-    }),
-]
-for arch, model, (h, w), lesions in cases:
-    xin = images(2, h, w)
-    tensors = {}
-    for name, t in model.state_dict().items():
-        if t.is_floating_point():
-            tensors["param/" + name] = t
-    tensors["input"] = xin
-    for name, t in taps(model, xin).items():
-        tensors["tap/" + name] = t
-    for name, edits in lesions.items():
-        tensors["lesion/" + name] = lesioned(model, xin, edits)
-    save(os.path.join(OUT, arch + ".safetensors"), tensors,
-         {"arch": arch, "classes": CLASSES, "batch": 2, "height": h, "width": w})
+def main():
+    torch.manual_seed(0)
+    cases = [
+        # arch, model, input size, lesions {fixture name: [(param, channel), ...]}
+        ("vgg16", randomise(reduced_vgg(False)), (64, 48), {
+            "conv13.3": [("features.28.weight", 3), ("features.28.bias", 3)],
+            "conv13.17": [("features.28.weight", 17), ("features.28.bias", 17)],
+        }),
+        ("vgg16_bn", randomise(reduced_vgg(True)), (32, 40), {
+            # With BatchNorm the channel is zero after ReLU only if BN's affine
+            # weight and bias are zeroed ...
+            "conv13.5": [("features.41.weight", 5), ("features.41.bias", 5)],
+            # ... zeroing the conv leaves ReLU(β − μ·γ/√(σ²+ε)), not 0.
+            "conv13.5.convonly": [("features.40.weight", 5), ("features.40.bias", 5)],
+        }),
+        ("alexnet", randomise(reduced_alexnet()), (100, 67), {
+            "conv5.2": [("features.10.weight", 2), ("features.10.bias", 2)],
+        }),
+    ]
+    for arch, model, (h, w), lesions in cases:
+        xin = images(2, h, w)
+        tensors = {}
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                tensors["param/" + name] = t
+        tensors["input"] = xin
+        for name, t in taps(model, xin).items():
+            tensors["tap/" + name] = t
+        for name, edits in lesions.items():
+            tensors["lesion/" + name] = lesioned(model, xin, edits)
+        save(os.path.join(OUT, arch + ".safetensors"), tensors,
+             {"arch": arch, "classes": CLASSES, "batch": 2, "height": h, "width": w})
 
-shapes = {}
-for arch in ("vgg16", "vgg16_bn", "alexnet"):
-    sd = getattr(torchvision.models, arch)().state_dict()
-    shapes[arch] = [[k, list(v.shape)] for k, v in sd.items() if v.is_floating_point()]
-with open(os.path.join(OUT, "shapes.json"), "w") as f:
-    f.write("{\n" + ",\n".join(
-        '"%s": [\n  %s\n]' % (a, ",\n  ".join(json.dumps(e) for e in entries))
-        for a, entries in shapes.items()) + "\n}\n")
+    shapes = {}
+    for arch in ("vgg16", "vgg16_bn", "alexnet"):
+        sd = getattr(torchvision.models, arch)().state_dict()
+        shapes[arch] = [[k, list(v.shape)] for k, v in sd.items() if v.is_floating_point()]
+    with open(os.path.join(OUT, "shapes.json"), "w") as f:
+        f.write("{\n" + ",\n".join(
+            '"%s": [\n  %s\n]' % (a, ",\n  ".join(json.dumps(e) for e in entries))
+            for a, entries in shapes.items()) + "\n}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 // Package net runs inference and training of torchvision-layout image
-// classification networks (VGG-16, VGG-16-BN, AlexNet; training: VGG-16 and
-// AlexNet) in pure Go, with gorgonia as the
+// classification networks (VGG-16, VGG-16-BN, AlexNet, ResNet-18, -34 and
+// -50; training: VGG-16 and AlexNet) in pure Go, with gorgonia as the
 // execution framework: each call builds a gorgonia expression graph of the
 // layers it needs and runs it on a tape machine, with gorgonia tensors as
 // values. The classifier is gorgonia's own ops (reshape, matrix product
@@ -22,14 +22,16 @@
 // statistics (folded into the convolution).
 //
 // Activations are exposed at "taps": the post-ReLU output of every
-// convolution (conv1…convN), of fc6 and fc7, and the logits. Forward streams
+// convolution (conv1…convN), of fc6 and fc7, and the logits (a ResNet's:
+// see ResNet; its residual blocks are ops of this package too, on the same
+// convolution engine, with the residual add fused into the GEMM). Forward streams
 // the requested taps of a batch to a callback and stops after the last one;
 // ForwardFrom continues from a tap (to lesion a channel and recompute only
 // what follows); Lesioner makes per-channel lesions of the last convolution
 // cheap by working on fc6's input directly.
 //
 // Results agree with PyTorch 1.13 to ~1e-6 relative at every tap
-// (testdata/net/gen.py makes the reference fixtures).
+// (testdata/net/gen.py and gen_resnet.py make the reference fixtures).
 //
 // Training (train.go, trainops.go): Scaled gives narrower variants of an
 // architecture, RandomInitArch initialises them, and a Trainer computes the
@@ -72,6 +74,9 @@ type Conv struct {
 	// Pool and PoolStride describe the max pooling after the ReLU (Pool = 0:
 	// none). Pooling is PyTorch's default: no padding, floor mode.
 	Pool, PoolStride int
+	// NoBias marks a convolution without a bias (a ResNet's: bias=False,
+	// its BatchNorm supplies the shift).
+	NoBias bool
 }
 
 // Linear describes one fully connected layer of the classifier.
@@ -91,8 +96,10 @@ type Param struct {
 	Shape []int
 }
 
-// Arch is an architecture: its convolutions, the adaptive average pooling
-// that feeds the classifier, and the three linear layers.
+// Arch is an architecture: for VGG and AlexNet its convolutions, the
+// adaptive average pooling that feeds the classifier, and the three linear
+// layers; for a ResNet the residual description Res (Convs, AvgPool and FC
+// are then empty).
 type Arch struct {
 	// Name is the torchvision model name ("vgg16", "vgg16_bn", "alexnet").
 	Name string
@@ -103,10 +110,15 @@ type Arch struct {
 	AvgPool int
 	// FC are fc6, fc7 and fc8.
 	FC [3]Linear
+	// Res is the residual network (resnet18, resnet34, resnet50), nil for
+	// the plain feed-forward ones.
+	Res *ResNet
 }
 
 // Archs lists the architecture names Spec knows.
-func Archs() []string { return []string{"alexnet", "vgg16", "vgg16_bn"} }
+func Archs() []string {
+	return []string{"alexnet", "resnet18", "resnet34", "resnet50", "vgg16", "vgg16_bn"}
+}
 
 // vgg16Cfg is torchvision's configuration "D" (0 = max pooling).
 var vgg16Cfg = []int{64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0}
@@ -121,6 +133,12 @@ func Spec(arch string) (*Arch, error) {
 		return vggSpec(arch, true), nil
 	case "alexnet":
 		return alexnetSpec(), nil
+	case "resnet18":
+		return resnetSpec(arch, false, [4]int{2, 2, 2, 2}), nil
+	case "resnet34":
+		return resnetSpec(arch, false, [4]int{3, 4, 6, 3}), nil
+	case "resnet50":
+		return resnetSpec(arch, true, [4]int{3, 4, 6, 3}), nil
 	}
 	return nil, fmt.Errorf("net: unknown architecture %q (known: %v)", arch, Archs())
 }
@@ -192,6 +210,9 @@ func Scaled(arch string, width, hidden, classes int) (*Arch, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.Res != nil {
+		return nil, fmt.Errorf("net: Scaled: %s is a residual network; only %s scale", arch, "alexnet, vgg16 and vgg16_bn")
+	}
 	if width < 1 || hidden < 1 || classes < 1 {
 		return nil, fmt.Errorf("net: Scaled(%s): width %d, hidden %d and classes %d must all be ≥ 1", arch, width, hidden, classes)
 	}
@@ -213,7 +234,19 @@ func Scaled(arch string, width, hidden, classes int) (*Arch, error) {
 func (a *Arch) clone() *Arch {
 	b := *a
 	b.Convs = slices.Clone(a.Convs)
+	if a.Res != nil {
+		b.Res = a.Res.clone()
+	}
 	return &b
+}
+
+// Head is the last linear layer, whose outputs are the classes (fc8, or a
+// ResNet's fc).
+func (a *Arch) Head() *Linear {
+	if a.Res != nil {
+		return &a.Res.FC
+	}
+	return &a.FC[2]
 }
 
 // bnSuffixes are the floating-point entries of a BatchNorm2d in a state dict
@@ -224,16 +257,12 @@ var bnSuffixes = []string{"weight", "bias", "running_mean", "running_var"}
 // Params lists every floating-point state-dict entry of the architecture,
 // in state-dict order, for a classifier with the given number of classes.
 func (a *Arch) Params(classes int) []Param {
+	if a.Res != nil {
+		return a.Res.params(classes)
+	}
 	var ps []Param
 	for _, c := range a.Convs {
-		ps = append(ps,
-			Param{c.Prefix + ".weight", []int{c.Out, c.In, c.Kernel, c.Kernel}},
-			Param{c.Prefix + ".bias", []int{c.Out}})
-		if c.BN != "" {
-			for _, s := range bnSuffixes {
-				ps = append(ps, Param{c.BN + "." + s, []int{c.Out}})
-			}
-		}
+		ps = c.params(ps)
 	}
 	for i, l := range a.FC {
 		out := l.Out
@@ -243,6 +272,20 @@ func (a *Arch) Params(classes int) []Param {
 		ps = append(ps,
 			Param{l.Prefix + ".weight", []int{out, l.In}},
 			Param{l.Prefix + ".bias", []int{out}})
+	}
+	return ps
+}
+
+// params appends the convolution's state-dict entries (weight, bias, BN).
+func (c Conv) params(ps []Param) []Param {
+	ps = append(ps, Param{c.Prefix + ".weight", []int{c.Out, c.In, c.Kernel, c.Kernel}})
+	if !c.NoBias {
+		ps = append(ps, Param{c.Prefix + ".bias", []int{c.Out}})
+	}
+	if c.BN != "" {
+		for _, s := range bnSuffixes {
+			ps = append(ps, Param{c.BN + "." + s, []int{c.Out}})
+		}
 	}
 	return ps
 }
@@ -257,8 +300,12 @@ func (a *Arch) Shapes(classes int) map[string][]int {
 	return m
 }
 
-// Taps lists the tap names in network order: conv1…convN, fc6, fc7, logits.
+// Taps lists the tap names in network order: conv1…convN, fc6, fc7, logits
+// (a ResNet: conv1, each block and stage, avgpool, logits; see ResNet).
 func (a *Arch) Taps() []string {
+	if a.Res != nil {
+		return a.Res.taps()
+	}
 	var t []string
 	for _, c := range a.Convs {
 		t = append(t, c.Tap)

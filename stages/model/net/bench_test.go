@@ -37,9 +37,26 @@ func fullVGG16(b *testing.B) *Net {
 // workload — and, in the same run, PyTorch on this machine with 2 threads
 // (testdata/net/bench.py; skipped if /usr/bin/python3 has no torch). It
 // reports images/s of both and their ratio (>1: Go is faster).
-func BenchmarkVGG16Forward(b *testing.B) {
+func BenchmarkVGG16Forward(b *testing.B) { benchForward(b, "vgg16", fullVGG16(b)) }
+
+// BenchmarkResNet50Forward is BenchmarkVGG16Forward for ResNet-50
+// (torchvision's initialisation, 1000 classes).
+func BenchmarkResNet50Forward(b *testing.B) {
+	params, err := RandomInit("resnet50", 1000, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nt, err := New("resnet50", params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchForward(b, "resnet50", nt)
+}
+
+// benchForward times nt on 8 random images at 224 px to the logits (best
+// of b.N after a warm-up) and runs bench.py's PyTorch timing of arch.
+func benchForward(b *testing.B, arch string, nt *Net) {
 	const n, size = 8, 224
-	nt := fullVGG16(b)
 	x := randImages(2, n, size, size)
 	ctx := context.Background()
 	sink := func(string, []float32, int, int, int) error { return nil }
@@ -61,7 +78,7 @@ func BenchmarkVGG16Forward(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 
 	script := filepath.Join("..", "..", "..", "testdata", "net", "bench.py")
-	out, err := exec.Command("/usr/bin/python3", script, strconv.Itoa(n), strconv.Itoa(size), "3").Output()
+	out, err := exec.Command("/usr/bin/python3", script, strconv.Itoa(n), strconv.Itoa(size), "3", arch).Output()
 	if err != nil {
 		b.Logf("PyTorch reference not run: %v", err)
 		return
@@ -76,7 +93,7 @@ func BenchmarkVGG16Forward(b *testing.B) {
 	}
 	b.ReportMetric(ref.ImagesPerS, "torch-images/s")
 	b.ReportMetric(goRate/ref.ImagesPerS, "go/torch")
-	b.Logf("Go %.2f images/s (best of %d), PyTorch %s (%d threads) %.2f images/s: ratio %.2f", goRate, b.N, ref.Torch, ref.Threads, ref.ImagesPerS, goRate/ref.ImagesPerS)
+	b.Logf("%s: Go %.2f images/s (best of %d), PyTorch %s (%d threads) %.2f images/s: ratio %.2f", arch, goRate, b.N, ref.Torch, ref.Threads, ref.ImagesPerS, goRate/ref.ImagesPerS)
 }
 
 // BenchmarkLesion compares, for one lesioned conv13 channel of the full

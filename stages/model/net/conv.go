@@ -28,12 +28,19 @@ const ncPanels = 8
 // forward computes ReLU(conv(in)) for a batch of n images of in.In×h×w and
 // returns the n×Out×oh×ow output, taken from mem. It runs on all workers.
 func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float32, oh, ow int, err error) {
+	return l.forwardWith(mem, in, n, h, w, true, nil)
+}
+
+// forwardWith computes act(conv(in) + residual): act is ReLU if relu is
+// set, residual (n×Out×oh×ow values, a residual block's shortcut) is added
+// before it if non-nil.
+func (l *convLayer) forwardWith(mem *arena, in []float32, n, h, w int, relu bool, residual []float32) (out []float32, oh, ow int, err error) {
 	oh, ow = outSize(h, l.Kernel, l.Stride, l.Pad), outSize(w, l.Kernel, l.Stride, l.Pad)
 	if oh < 1 || ow < 1 {
 		return nil, 0, 0, fmt.Errorf("%s: input %d×%d is smaller than its %d×%d kernel", l.Tap, h, w, l.Kernel, l.Kernel)
 	}
 	out = mem.get(n * l.Out * oh * ow)
-	if err := l.forwardInto(mem, out, in, n, h, w); err != nil {
+	if err := l.forwardIntoWith(mem, out, in, n, h, w, relu, residual); err != nil {
 		mem.put(out)
 		return nil, 0, 0, err
 	}
@@ -43,12 +50,22 @@ func (l *convLayer) forward(mem *arena, in []float32, n, h, w int) (out []float3
 // forwardInto is forward writing into out (n×Out×oh×ow values), with the
 // packing scratch from mem.
 func (l *convLayer) forwardInto(mem *arena, out, in []float32, n, h, w int) error {
+	return l.forwardIntoWith(mem, out, in, n, h, w, true, nil)
+}
+
+// forwardIntoWith is forwardWith writing into out. With a residual, each
+// work item first sets its block of out to residual + bias and lets the
+// GEMM accumulate onto it.
+func (l *convLayer) forwardIntoWith(mem *arena, out, in []float32, n, h, w int, relu bool, residual []float32) error {
 	oh, ow := outSize(h, l.Kernel, l.Stride, l.Pad), outSize(w, l.Kernel, l.Stride, l.Pad)
 	if oh < 1 || ow < 1 {
 		return fmt.Errorf("%s: input %d×%d is smaller than its %d×%d kernel", l.Tap, h, w, l.Kernel, l.Kernel)
 	}
 	if len(in) != n*l.In*h*w {
 		return fmt.Errorf("%s: input has %d values, want %d×%d×%d×%d", l.Tap, len(in), n, l.In, h, w)
+	}
+	if residual != nil && len(residual) != n*l.Out*oh*ow {
+		return fmt.Errorf("%s: shortcut has %d values, want %d×%d×%d×%d", l.Tap, len(residual), n, l.Out, oh, ow)
 	}
 	p := oh * ow
 	// Split each image's pixels into blocks; enough blocks in all to keep
@@ -71,7 +88,16 @@ func (l *convLayer) forwardInto(mem *arena, out, in []float32, n, h, w int) erro
 		}
 		src := in[img*l.In*h*w : (img+1)*l.In*h*w]
 		pack := l.im2col(src, h, w, ow, p0, cols)
-		l.a.gemmBlock(out[img*l.Out*p+p0:], p, cols, true, false, bufs[wk], pack)
+		if residual != nil {
+			for o := 0; o < l.Out; o++ {
+				i := img*l.Out*p + o*p + p0
+				d, r, b := out[i:i+cols], residual[i:i+cols], l.a.bias[o]
+				for j := range d {
+					d[j] = r[j] + b
+				}
+			}
+		}
+		l.a.gemmBlock(out[img*l.Out*p+p0:], p, cols, relu, residual != nil, bufs[wk], pack)
 	})
 	for _, b := range bufs {
 		if b != nil {

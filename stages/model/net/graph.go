@@ -15,9 +15,9 @@ import (
 )
 
 // TapFunc receives the activations of one tap for the whole batch: data is
-// N×C×H×W in row-major order (N×C with h = w = 1 for fc6, fc7 and logits).
-// data is only valid during the call: copy what must be kept. An error
-// stops the forward pass and is returned by it.
+// N×C×H×W in row-major order (N×C with h = w = 1 for fc6, fc7, avgpool and
+// logits). data is only valid during the call: copy what must be kept. An
+// error stops the forward pass and is returned by it.
 type TapFunc func(tap string, data []float32, c, h, w int) error
 
 // Forward runs a batch of n images (n×3×h×w, CHW order, already
@@ -26,9 +26,9 @@ type TapFunc func(tap string, data []float32, c, h, w int) error
 // the last requested tap. ctx is checked between layers.
 //
 // Every tap of an architecture works at any input size for which each layer
-// keeps at least one pixel (VGG: 32 px; AlexNet: 63 px); the classifier's
-// AdaptiveAvgPool2d makes the fully connected layers size-independent, as in
-// PyTorch. Memory is bounded by the batch: a layer's input is recycled as
+// keeps at least one pixel (VGG: 32 px; AlexNet: 63 px; a ResNet: any, its
+// padded layers keep one); the classifier's AdaptiveAvgPool2d makes the
+// fully connected layers size-independent, as in PyTorch. Memory is bounded by the batch: a layer's input is recycled as
 // soon as the layer is done (VGG-16 at 224 px: about 30 MB per image at
 // the peak), and the Net keeps the recycled buffers for the next call
 // (see ReleaseBuffers).
@@ -44,20 +44,22 @@ func (n *Net) Forward(ctx context.Context, batch []float32, size, h, w int, taps
 
 // ForwardFrom continues the network from the activations acts at tap from
 // (N×C×H×W post-ReLU values, as Forward delivers them; N×C with h = w = 1
-// for fc6 and fc7) and calls fn for the requested later taps. It computes
-// only the layers after from, so a lesion can zero channels of a tap and
-// re-run what follows. Zeroing channel k after the ReLU is the same as
+// for fc6, fc7 and avgpool) and calls fn for the requested later taps. It
+// computes only the layers after from, so a lesion can zero channels of a
+// tap and re-run what follows. Zeroing channel k after the ReLU is the same as
 // setting the conv's weights and bias of output channel k to zero in VGG-16
 // and AlexNet (ReLU(0) = 0); with BatchNorm it is the same as zeroing the
-// BN's weight and bias of channel k, not the conv's.
+// BN's weight and bias of channel k, not the conv's. A ResNet's block or
+// stage taps carry the whole residual stream, so zeroing one of their
+// channels removes it from every later block's input and shortcut.
 func (n *Net) ForwardFrom(ctx context.Context, from string, acts []float32, size, c, h, w int, taps []string, fn TapFunc) error {
 	i := n.arch.tapIndex(from)
 	if i < 0 || i == len(n.arch.Taps())-1 {
 		return fmt.Errorf("net: ForwardFrom: %q is not a tap with layers after it (taps: %v)", from, n.Taps()[:len(n.Taps())-1])
 	}
 	shape := []int{size, c, h, w}
-	want := n.width(i)
-	if i >= len(n.convs) {
+	want, flat := n.tapDims(i)
+	if flat {
 		shape = []int{size, c}
 		if h != 1 || w != 1 {
 			return fmt.Errorf("net: ForwardFrom(%s): activations are %d×%d×%d×%d, want %d×%d×1×1", from, size, c, h, w, size, want)
@@ -72,12 +74,16 @@ func (n *Net) ForwardFrom(ctx context.Context, from string, acts []float32, size
 	return n.run(ctx, i+1, acts, shape, taps, fn)
 }
 
-// width is the number of channels (features) of tap i.
-func (n *Net) width(i int) int {
-	if i < len(n.convs) {
-		return n.convs[i].Out
+// tapDims is the number of channels (features) of tap i and whether the
+// tap is flat (N×C).
+func (n *Net) tapDims(i int) (int, bool) {
+	if n.res != nil {
+		return n.arch.Res.dims(n.res.stages[i])
 	}
-	return n.fc[i-len(n.convs)].Out
+	if i < len(n.convs) {
+		return n.convs[i].Out, false
+	}
+	return n.fc[i-len(n.convs)].Out, true
 }
 
 // run computes stages start… up to the last requested tap from input (the
@@ -152,6 +158,12 @@ func (n *Net) build(start, last int, input []float32, shape []int, names []strin
 	g := G.NewGraph()
 	x := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName("input"),
 		G.WithValue(dense(input, shape...)))
+	if n.res != nil {
+		if _, err = n.buildResNet(x, start, last, want, st); err != nil {
+			return nil, err
+		}
+		return G.NewTapeMachine(g), nil
+	}
 	nconv := len(n.convs)
 	for s := start; s <= last; s++ {
 		if s <= nconv && s > 0 {
@@ -190,6 +202,9 @@ func (n *Net) checkSizes(start, last int, shape []int) error {
 		return nil
 	}
 	h, w := shape[2], shape[3]
+	if n.res != nil {
+		return n.checkResNetSizes(start, last, h, w)
+	}
 	for s := start; s <= last && s <= len(n.convs); s++ {
 		if s > 0 {
 			if p := n.convs[s-1]; p.Pool > 0 {
@@ -470,19 +485,19 @@ func (op *adaptiveAvgPoolOp) Do(in ...G.Value) (v G.Value, err error) {
 	return dense(out, s[0], s[1], op.out, op.out), nil
 }
 
-// maxPoolOp is MaxPool2d(k, stride s) as PyTorch's default (no padding,
-// floor mode; NaN propagates). It replaces gorgonia's MaxPool2D, which is
+// maxPoolOp is MaxPool2d(k, stride s, padding pad) as PyTorch's (floor
+// mode, padding never chosen; NaN propagates). It replaces gorgonia's MaxPool2D, which is
 // single-threaded and also builds the argmax mask needed for training
 // (together ~10% of a VGG-16 forward pass).
 type maxPoolOp struct {
 	opBase
-	after string // the conv tap it follows
-	k, s  int
-	st    *runState
+	after     string // the conv tap it follows
+	k, s, pad int
+	st        *runState
 }
 
 func (op *maxPoolOp) String() string {
-	return fmt.Sprintf("MaxPool2d(%d, %d) after %s", op.k, op.s, op.after)
+	return fmt.Sprintf("MaxPool2d(%d, %d, %d) after %s", op.k, op.s, op.pad, op.after)
 }
 func (op *maxPoolOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op *maxPoolOp) Hashcode() uint32      { return hashOf(op) }
@@ -492,7 +507,7 @@ func (op *maxPoolOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if !ok || len(s) != 4 {
 		return nil, fmt.Errorf("%v: expected a 4-D input shape, got %v", op, in[0])
 	}
-	return tensor.Shape{s[0], s[1], outSize(s[2], op.k, op.s, 0), outSize(s[3], op.k, op.s, 0)}, nil
+	return tensor.Shape{s[0], s[1], outSize(s[2], op.k, op.s, op.pad), outSize(s[3], op.k, op.s, op.pad)}, nil
 }
 func (op *maxPoolOp) Do(in ...G.Value) (v G.Value, err error) {
 	defer op.st.catch(&err)
@@ -507,12 +522,12 @@ func (op *maxPoolOp) Do(in ...G.Value) (v G.Value, err error) {
 	if len(s) != 4 {
 		return nil, op.st.fail(fmt.Errorf("net: %v: input shape %v", op, s))
 	}
-	oh, ow := outSize(s[2], op.k, op.s, 0), outSize(s[3], op.k, op.s, 0)
+	oh, ow := outSize(s[2], op.k, op.s, op.pad), outSize(s[3], op.k, op.s, op.pad)
 	if oh < 1 || ow < 1 {
 		return nil, op.st.fail(fmt.Errorf("net: %v: input %d×%d is smaller than the window", op, s[2], s[3]))
 	}
 	out := op.st.alloc(s[0] * s[1] * oh * ow)
-	if err := maxPoolInto(out, data, s[0]*s[1], s[2], s[3], op.k, op.s); err != nil {
+	if err := maxPoolInto(out, data, s[0]*s[1], s[2], s[3], op.k, op.s, op.pad); err != nil {
 		return nil, op.st.fail(fmt.Errorf("net: %v: %w", op, err))
 	}
 	op.st.release(data)

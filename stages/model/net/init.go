@@ -18,6 +18,11 @@ import (
 //   - alexnet, which torchvision leaves to PyTorch's layer defaults: every
 //     weight kaiming_uniform_(a=√5), i.e. U(−b, b) with b = 1/√fan_in
 //     (fan_in = in·kh·kw), and every bias U(−b, b) with the same bound.
+//   - resnet18, resnet34, resnet50 (ResNet.__init__, zero_init_residual
+//     False): conv weights kaiming_normal_(mode="fan_out",
+//     nonlinearity="relu") as VGG's (no conv biases); BatchNorm weight 1,
+//     bias 0, running mean 0, variance 1; fc PyTorch's Linear default, as
+//     AlexNet's layers: weight and bias U(−b, b) with b = 1/√in.
 //
 // The values are drawn from math/rand/v2's PCG seeded with seed, parameter
 // by parameter in state-dict order, so they are deterministic for a seed.
@@ -32,12 +37,12 @@ func RandomInit(arch string, classes int, seed uint64) (map[string]Tensor, error
 	if classes < 1 {
 		return nil, fmt.Errorf("net: RandomInit(%s): %d classes", arch, classes)
 	}
-	spec.FC[2].Out = classes
+	spec.Head().Out = classes
 	return RandomInitArch(spec, seed)
 }
 
 // RandomInitArch is RandomInit for any architecture a (a Spec, Scaled or
-// modified one; fc8's Out is the number of classes), with the same scheme,
+// modified one; the Head's Out is the number of classes), with the same scheme,
 // chosen by a.Name, and the same PCG stream: for a Spec with classes set,
 // the values are RandomInit's.
 func RandomInitArch(a *Arch, seed uint64) (map[string]Tensor, error) {
@@ -57,7 +62,7 @@ func RandomInitArch(a *Arch, seed uint64) (map[string]Tensor, error) {
 // linear layers, so a VGG-16 without BatchNorm sits on the class-prior
 // plateau for many epochs (see the train kind).
 func FanInInit(a *Arch, seed uint64) (map[string]Tensor, error) {
-	if a != nil && a.Name == "alexnet" {
+	if a != nil && (a.Name == "alexnet" || a.Res != nil) {
 		return nil, fmt.Errorf("net: FanInInit: only for the VGG architectures, not %s", a.Name)
 	}
 	return randomInit(a, seed, true)
@@ -67,14 +72,15 @@ func randomInit(a *Arch, seed uint64, fanIn bool) (map[string]Tensor, error) {
 	if a == nil {
 		return nil, fmt.Errorf("net: RandomInitArch: nil architecture")
 	}
-	for _, p := range a.Params(a.FC[2].Out) {
+	classes := a.Head().Out
+	for _, p := range a.Params(classes) {
 		if n, ok := Numel(p.Shape); !ok || n < 1 {
 			return nil, fmt.Errorf("net: RandomInitArch(%s): parameter %q has shape %v", a.Name, p.Name, p.Shape)
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed5e1ec7))
 	params := make(map[string]Tensor)
-	for _, p := range a.Params(a.FC[2].Out) {
+	for _, p := range a.Params(classes) {
 		n, _ := Numel(p.Shape)
 		params[p.Name] = Tensor{Shape: p.Shape, Data: make([]float32, n)}
 	}
@@ -92,6 +98,26 @@ func randomInit(a *Arch, seed uint64, fanIn bool) (map[string]Tensor, error) {
 		for i := range d {
 			d[i] = v
 		}
+	}
+	if r := a.Res; r != nil {
+		conv := func(c Conv) {
+			normal(params[c.Prefix+".weight"].Data, math.Sqrt(2/float64(c.Out*c.Kernel*c.Kernel)))
+			fill(params[c.BN+".weight"].Data, 1)
+			fill(params[c.BN+".running_var"].Data, 1)
+		}
+		conv(r.Stem)
+		for _, b := range r.Blocks {
+			for _, c := range b.Convs {
+				conv(c)
+			}
+			if b.Down != nil {
+				conv(*b.Down)
+			}
+		}
+		bound := 1 / math.Sqrt(float64(r.FC.In))
+		uniform(params[r.FC.Prefix+".weight"].Data, bound)
+		uniform(params[r.FC.Prefix+".bias"].Data, bound)
+		return params, nil
 	}
 	alex := a.Name == "alexnet"
 	for _, c := range a.Convs {

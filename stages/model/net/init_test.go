@@ -33,7 +33,7 @@ func TestRandomInitFollowsTorchvision(t *testing.T) {
 			case strings.HasSuffix(prm.Name, "running_var"), isBN(spec, prm.Name) && strings.HasSuffix(prm.Name, ".weight"):
 				checkConst(t, prm.Name, d, 1)
 				continue
-			case arch == "alexnet":
+			case arch == "alexnet" || (spec.Res != nil && strings.HasPrefix(prm.Name, "fc.")):
 				fanIn := 1
 				for _, s := range prm.Shape[1:] {
 					fanIn *= s
@@ -88,7 +88,17 @@ func TestRandomInitFollowsTorchvision(t *testing.T) {
 }
 
 func isBN(a *Arch, name string) bool {
-	for _, c := range a.Convs {
+	convs := a.Convs
+	if r := a.Res; r != nil {
+		convs = append(convs, r.Stem)
+		for _, b := range r.Blocks {
+			convs = append(convs, b.Convs...)
+			if b.Down != nil {
+				convs = append(convs, *b.Down)
+			}
+		}
+	}
+	for _, c := range convs {
 		if c.BN != "" && strings.HasPrefix(name, c.BN+".") {
 			return true
 		}

@@ -39,6 +39,9 @@ func (nt *Net) NewLesioner(ctx context.Context, acts []float32, n, c, h, w int) 
 			err = panicError(r)
 		}
 	}()
+	if nt.res != nil {
+		return nil, fmt.Errorf("net: NewLesioner: %s is a residual network; lesion it with ForwardFrom", nt.arch.Name)
+	}
 	lc := nt.convs[len(nt.convs)-1]
 	if n < 1 || c != lc.Out || h < 1 || w < 1 || len(acts) != n*c*h*w {
 		return nil, fmt.Errorf("net: NewLesioner: activations of %s must be n×%d×h×w, got %d values for %d×%d×%d×%d", lc.Tap, lc.Out, len(acts), n, c, h, w)
@@ -205,21 +208,30 @@ func relu(x []float32) {
 // NaN propagates, as in PyTorch.
 func maxPool(data []float32, planes, h, w, k, s int) []float32 {
 	out := make([]float32, planes*outSize(h, k, s, 0)*outSize(w, k, s, 0))
-	maxPoolPlanes(out, data, 0, planes, h, w, k, s)
+	maxPoolPlanes(out, data, 0, planes, h, w, k, s, 0)
 	return out
 }
 
-// maxPoolInto is maxPool into out, in parallel over the planes.
-func maxPoolInto(out, data []float32, planes, h, w, k, s int) error {
+// maxPoolInto is MaxPool2d(k, s, padding pad) into out, in parallel over
+// the planes.
+func maxPoolInto(out, data []float32, planes, h, w, k, s, pad int) error {
 	const chunk = 16
 	return parallelFor((planes+chunk-1)/chunk, func(_, i int) {
-		maxPoolPlanes(out, data, i*chunk, min(planes, (i+1)*chunk), h, w, k, s)
+		maxPoolPlanes(out, data, i*chunk, min(planes, (i+1)*chunk), h, w, k, s, pad)
 	})
 }
 
-// maxPoolPlanes pools planes [c0, c1).
-func maxPoolPlanes(out, data []float32, c0, c1, h, w, k, s int) {
-	oh, ow := outSize(h, k, s, 0), outSize(w, k, s, 0)
+// maxPoolPlanes pools planes [c0, c1). Padding is −∞ (each window is
+// clipped to the image), as in PyTorch, where pad ≤ k/2 leaves every window
+// at least one pixel.
+func maxPoolPlanes(out, data []float32, c0, c1, h, w, k, s, pad int) {
+	oh, ow := outSize(h, k, s, pad), outSize(w, k, s, pad)
+	if pad > 0 {
+		for c := c0; c < c1; c++ {
+			maxPoolPadded(out[c*oh*ow:(c+1)*oh*ow], data[c*h*w:(c+1)*h*w], h, w, oh, ow, k, s, pad)
+		}
+		return
+	}
 	for c := c0; c < c1; c++ {
 		src := data[c*h*w : (c+1)*h*w]
 		dst := out[c*oh*ow : (c+1)*oh*ow]
@@ -246,6 +258,25 @@ func maxPoolPlanes(out, data []float32, c0, c1, h, w, k, s int) {
 				}
 				dst[y*ow+x] = m
 			}
+		}
+	}
+}
+
+// maxPoolPadded pools one h×w plane into oh×ow with padding pad.
+func maxPoolPadded(dst, src []float32, h, w, oh, ow, k, s, pad int) {
+	for y := 0; y < oh; y++ {
+		y0, y1 := max(y*s-pad, 0), min(y*s-pad+k, h)
+		for x := 0; x < ow; x++ {
+			x0, x1 := max(x*s-pad, 0), min(x*s-pad+k, w)
+			m := src[y0*w+x0]
+			for yy := y0; yy < y1; yy++ {
+				for _, v := range src[yy*w+x0 : yy*w+x1] {
+					if v > m || v != v {
+						m = v
+					}
+				}
+			}
+			dst[y*ow+x] = m
 		}
 	}
 }

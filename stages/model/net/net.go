@@ -19,7 +19,8 @@ type Net struct {
 	arch  *Arch // with the loaded widths; FC[2].Out is the number of classes
 	convs []*convLayer
 	fc    [3]*fcLayer
-	mem   arena // recycled activation buffers (see arena)
+	res   *resLayers // a ResNet's layers (convs and fc are then empty)
+	mem   arena      // recycled activation buffers (see arena)
 }
 
 // fcLayer is a linear layer; its weight (out×in, torch layout) is the
@@ -50,7 +51,7 @@ func (e *ParamsError) Error() string {
 // network. Channel widths, hidden sizes and the number of classes are read
 // from the weights; they must be consistent with each other and with the
 // topology (kernel sizes, layer count, the classifier's input being
-// lastConvWidth×AvgPool²). All problems — missing, unexpected and
+// lastConvWidth×AvgPool²; a ResNet's shortcuts having their block's width). All problems — missing, unexpected and
 // mis-shaped parameters — are reported together in one *ParamsError.
 //
 // Convolution weights are repacked (BatchNorm folded in: eval mode, ε =
@@ -107,6 +108,13 @@ func New(arch string, params map[string]Tensor) (_ *Net, err error) {
 	}
 
 	a := spec.clone()
+	if a.Res != nil {
+		resnetWidths(a.Res, params, check, problem)
+		if len(pe.Problems) > 0 {
+			return nil, pe
+		}
+		return &Net{arch: a, res: newResLayers(a.Res, params)}, nil
+	}
 	in := 3
 	for i := range a.Convs {
 		c := &a.Convs[i]
@@ -158,7 +166,7 @@ func New(arch string, params map[string]Tensor) (_ *Net, err error) {
 // s = γ/√(σ²+ε), computed in float64.
 func newConvLayer(c Conv, params map[string]Tensor) *convLayer {
 	w := params[c.Prefix+".weight"].Data
-	b := params[c.Prefix+".bias"].Data
+	b := params[c.Prefix+".bias"].Data // nil without a bias: 0
 	if c.BN != "" {
 		k := c.In * c.Kernel * c.Kernel
 		gamma, beta := params[c.BN+".weight"].Data, params[c.BN+".bias"].Data
@@ -170,7 +178,11 @@ func newConvLayer(c Conv, params map[string]Tensor) *convLayer {
 			for j := o * k; j < (o+1)*k; j++ {
 				fw[j] = float32(float64(w[j]) * s)
 			}
-			fb[o] = float32((float64(b[o])-float64(mean[o]))*s + float64(beta[o]))
+			bias := 0.0
+			if b != nil {
+				bias = float64(b[o])
+			}
+			fb[o] = float32((bias-float64(mean[o]))*s + float64(beta[o]))
 		}
 		w, b = fw, fb
 	}
@@ -181,8 +193,8 @@ func newConvLayer(c Conv, params map[string]Tensor) *convLayer {
 // is the number of classes). The result is a copy.
 func (n *Net) Arch() *Arch { return n.arch.clone() }
 
-// Classes is the number of outputs (fc8's rows).
-func (n *Net) Classes() int { return n.arch.FC[2].Out }
+// Classes is the number of outputs (fc8's or fc's rows).
+func (n *Net) Classes() int { return n.arch.Head().Out }
 
 // Taps lists the network's tap names in order.
 func (n *Net) Taps() []string { return n.arch.Taps() }

@@ -408,7 +408,7 @@ func (b *graphBuilder) maxPool(after string, k, s int, x *G.Node) (*G.Node, erro
 	oh, ow := outSize(h, k, s, 0), outSize(w, k, s, 0)
 	o := b.op(fmt.Sprintf("MaxPool2d(%d, %d, after %s)", k, s, after), tensor.Shape{n, c, oh, ow}, []int{n * c * h * w},
 		func(out []float32, in [][]float32) error {
-			return maxPoolInto(out, in[0], n*c, h, w, k, s)
+			return maxPoolInto(out, in[0], n*c, h, w, k, s, 0)
 		})
 	d := &sdOp{tOp: o, wrt: []bool{true}}
 	d.back = func(in G.Nodes, _, g *G.Node) (G.Nodes, error) {

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"selectivity/stages/model/net"
+)
+
+// cmdLayers lists an architecture's taps — the names extract's layers and
+// lesion's layer take — with the torchvision module each one is the output
+// of (the name thingsvision's show_model gives it) and its output shape.
+func cmdLayers(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("layers", "layers ARCH [--size PX] [--classes N]", `  go run . layers vgg16              # conv1…conv13, fc6, fc7, logits at 224 px
+  go run . layers resnet50 --size 64 # stem, blocks, stages, avgpool, logits
+`)
+	size := fs.Int("size", 224, "side of the square input image in pixels")
+	classes := fs.Int("classes", 1000, "outputs of the last layer")
+	pos, code, ok := parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "layers takes one architecture: %s\n", strings.Join(net.Archs(), ", "))
+		return exitBadFile
+	}
+	if *classes < 1 {
+		fmt.Fprintf(stderr, "layers: --classes %d: must be ≥ 1\n", *classes)
+		return exitBadFile
+	}
+	spec, err := net.Spec(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadFile
+	}
+	spec.Head().Out = *classes
+	ls, err := spec.Layers(*size, *size)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadFile
+	}
+	fmt.Fprintf(stdout, "%s, %d×%d input, %d classes\n", spec.Name, *size, *size, *classes)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tMODULE\tSHAPE")
+	for _, l := range ls {
+		shape := make([]string, len(l.Shape))
+		for i, d := range l.Shape {
+			shape[i] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Tap, l.Module, strings.Join(shape, "×"))
+	}
+	tw.Flush()
+	return exitOK
+}
