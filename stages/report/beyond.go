@@ -243,8 +243,8 @@ func panelNames(figs []*selFigure) string {
 }
 
 // band is a shaded interval from lo to hi along xs, drawn under the lines:
-// runs of consecutive finite values as one polygon, a lone value as a
-// short box.
+// runs of consecutive finite values as one outlined polygon, a lone value
+// as a short box.
 type band struct {
 	xs, lo, hi []float64
 	color      color.Color
@@ -264,6 +264,9 @@ func (b *band) Plot(c draw.Canvas, p *plot.Plot) {
 			pts = append(pts, vg.Point{X: trX(xs[i]), Y: trY(hi[i])})
 		}
 		c.FillPolygon(b.color, c.ClipPolygonXY(pts))
+		// The outline keeps a band of zero width (a null that selects
+		// nothing) visible.
+		c.StrokeLines(draw.LineStyle{Color: b.color, Width: 1.5}, c.ClipLinesXY(append(pts, pts[0]))...)
 	}
 	start := 0
 	for i := 0; i <= len(b.xs); i++ {

@@ -295,7 +295,7 @@ func dissociationSection(x *dissociation, n int, ext string) section {
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_dissociation", x.metricStage),
-		caption: fmt.Sprintf("Dobs et al.'s double dissociation at %s: for each metric (stage %s), the loss increase of the face task (%s) and of the object task (%s) when one kernel is lesioned (lesion stage %s), averaged over the metric's top %d kernels (N: %s) and over the other %d. A dissociation: the top kernels hurt the face task more than the others do, and the object task no more. p: one-sided Mann–Whitney of top > others. These are single-kernel lesions; Dobs et al. lesion the top set as a whole, which the lesion kind does not do (it lesions one kernel at a time, or greedily by face loss).",
+		caption: fmt.Sprintf("Dobs et al.'s double dissociation at %s: for each metric (stage %s), the loss increase of the face task (%s) and of the object task (%s) when one kernel is lesioned (lesion stage %s), averaged over the metric's top %d kernels (N: %s) and over the other %d. A dissociation: the top kernels hurt the face task more than the others do, and the object task no more. Both panels share one y scale; p: one-sided Mann–Whitney of top > others. These are single-kernel lesions; Dobs et al. lesion the top set as a whole, which the lesion kind does not do (it lesions one kernel at a time, or greedily by face loss).",
 			x.layer, x.metricStage, faceLossColumn, objectLossColumn, x.lesionStage, x.n, x.rule, x.kernels-x.n),
 		fig: &figure{title: title, panels: panels, cols: 2, panelW: 4.4 * vg.Inch, panelH: 3.6 * vg.Inch, legend: legend},
 	}
