@@ -12,6 +12,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/bootstrap"
+	"selectivity/stages/correlate"
 	"selectivity/stages/permutation"
 	"selectivity/stages/reliability"
 	"selectivity/stages/variants"
@@ -59,9 +60,16 @@ stages:
   var:
     kind: variants
     inputs: {metrics: [kernel@trained, welch, kernel@untrained]}
+  les:
+    kind: report-test-lesion
+  vs:
+    kind: correlate
+    matrix: {metric: [fsi, dprime]}
+    inputs: {x: kernel@trained, y: les}
+    params: {mode: values, x_column: "${matrix.metric}", y_column: loss_increase, layer: conv10, bootstrap: 50, seed: 2}
   fig:
     kind: report
-    inputs: {summary: kernel, consistency: cons, null: chance, bootstrap: boot, reliability: rel, variants: var}
+    inputs: {summary: kernel, consistency: cons, lesion: vs, null: chance, bootstrap: boot, reliability: rel, variants: var}
     params: {dpi: 100}
 `
 
@@ -76,7 +84,7 @@ func TestBeyondExperiment(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep(t, out, "beyond")
-	for _, f := range []string{"fig_selected_kernel_l2.png", "fig_consistency.png", "fig_reliability.png",
+	for _, f := range []string{"fig_selected_kernel_l2.png", "fig_consistency.png", "fig_lesion.png", "fig_reliability.png",
 		"fig_variants_agreement.png", "fig_variants_percent.png"} {
 		decodePNG(t, filepath.Join(out, f))
 	}
@@ -113,6 +121,15 @@ func TestBeyondExperiment(t *testing.T) {
 			if !strings.Contains(cons, row) {
 				t.Errorf("consistency intervals lack %s", row)
 			}
+		}
+	}
+	// Fig. 1d's ρ with its bootstrap interval.
+	for _, m := range []string{"fsi", "dprime"} {
+		v := readRows(t, filepath.Join(res, "vs@"+m, correlate.SpearmanFile))
+		row := fmt.Sprintf("| %s | conv10 | loss_increase | %s | %s | %s |", displayMetric(m), num3(v.num["rho"][0]), count(v.num["n"][0]),
+			interval(v.num["rho_q025"][0], v.num["rho_q975"][0], num3))
+		if math.IsNaN(v.num["rho_q025"][0]) || !strings.Contains(report, row) {
+			t.Errorf("report.md lacks %s", row)
 		}
 	}
 	r := readRows(t, filepath.Join(res, "rel", reliability.SummaryFile))
@@ -363,6 +380,63 @@ func TestBeyondErrors(t *testing.T) {
 		for _, w := range c.want {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %v\nlacks %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+// TestBelongs: an interval input belongs to a summary input of the same
+// network role whose shared matrix keys agree.
+func TestBelongs(t *testing.T) {
+	for _, c := range []struct {
+		stage  string
+		matrix map[string]string
+		panel  map[string]string
+		role   string
+		want   bool
+	}{
+		{"trained-null", nil, map[string]string{"net": "trained", "pool": "l2"}, roleTrained, true},
+		{"trained-null", nil, map[string]string{"net": "untrained", "pool": "l2"}, roleUntrained, false},
+		{"chance@faces", map[string]string{"preferred": "faces"}, map[string]string{"preferred": "faces"}, "", true},
+		{"chance@bodies", map[string]string{"preferred": "bodies"}, map[string]string{"preferred": "faces"}, "", false},
+		{"boot@trained-l2", map[string]string{"net": "trained", "pool": "l2"}, map[string]string{"net": "trained"}, roleTrained, true},
+		{"boot@trained-max", map[string]string{"net": "trained", "pool": "max"}, map[string]string{"net": "trained", "pool": "l2"}, roleTrained, false},
+		{"label-null", nil, nil, "", true},
+		{"label-null", nil, map[string]string{"net": "trained"}, roleTrained, false},
+	} {
+		in := stages.Input{Stage: c.stage, Matrix: c.matrix}
+		if got := belongs(in, c.panel, c.role); got != c.want {
+			t.Errorf("%s %v vs %v (%q): %v, want %v", c.stage, c.matrix, c.panel, c.role, got, c.want)
+		}
+	}
+}
+
+// TestBeyondDeterministic: the same inputs give byte-identical panels.
+func TestBeyondDeterministic(t *testing.T) {
+	les, met := dissociationInputs(t, true)
+	ins := map[string][]stages.Input{slotDissLesion: {les}, slotDissMetrics: {met}}
+	var first map[string][]byte
+	for range 2 {
+		out, err := runReport(t, &Params{Title: "t", Format: "svg", DPI: 60}, ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		ents, _ := os.ReadDir(out)
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(out, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[e.Name()] = b
+		}
+		if first == nil {
+			first = files
+			continue
+		}
+		for n, b := range files {
+			if string(first[n]) != string(b) {
+				t.Errorf("%s differs between runs", n)
 			}
 		}
 	}

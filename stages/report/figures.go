@@ -238,7 +238,9 @@ func rhoTicks(lo, hi float64) []plot.Tick {
 	if hi-lo <= 0.12 {
 		step = 0.02
 	}
-	return ticks(lo, hi, step, "%.2g")
+	// Ticks at multiples of the step (0.2, 0.4, not −0.3, −0.1).
+	first := math.Ceil(lo/step-1e-9) * step
+	return ticks(first, first+math.Floor((hi-first)/step+1e-9)*step, step, "%.2g")
 }
 
 // ---- Fig. 1f --------------------------------------------------------------
