@@ -1,9 +1,33 @@
 package report
 
 // What the project adds to the study's figures (analyses.md, Beyond the
-// paper): the permutation null behind Fig. 1b/c, bootstrap intervals on
-// Fig. 1b/c, 1d and 1f, the split-half reliability panel and the variant
-// sensitivity panels. The double dissociation is in dissociation.go.
+// study). The double dissociation is in dissociation.go.
+//
+//   - null: permutation stages (their summary.arrow). Each one is matched
+//     to the first summary panel of each level and aggregation that it
+//     belongs to (see belongs: the same network, the same value of every
+//     matrix key both have; layers and metrics row by row), and draws each
+//     metric's null_q025_percent – null_q975_percent as a band of the
+//     metric's colour behind its line, plus a table: observed %, null mean,
+//     interval, permutation p, false-positive rate, permutations.
+//   - bootstrap: bootstrap stages (their summary.arrow), matched in the
+//     same way: percent_q025 – percent_q975 as error bars on Fig. 1b/c
+//     (dodged by metric), and rho_q025 – rho_q975 as the error bars of the
+//     first consistency series (Fig. 1f) of the same level and network, in
+//     place of its SEM. Fig. 1d draws the correlate stages' own rho_q025 –
+//     rho_q975 when they have them.
+//   - reliability: reliability stages (their summary.arrow).
+//     fig_reliability: per stage, reliability_mean and jaccard_mean per
+//     layer, one line per metric, error bars their q025 – q975.
+//   - variants: variants stages (percent.arrow, pairs.arrow), each variant
+//     named by its matrix values, else its stage name.
+//     fig_variants_percent: % selected per layer, one panel per metric, one
+//     line per variant. fig_variants_agreement: one heat map per metric
+//     (rows) and layer (columns), the variants in input order on both axes,
+//     Jaccard below the diagonal and Spearman ρ above.
+//
+// A null or bootstrap input that matches no panel is an error listing
+// the panels.
 
 import (
 	"fmt"

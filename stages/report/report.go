@@ -64,6 +64,11 @@
 //     fig_decoding.<format>: mean accuracy per feature set with its 95% CI
 //     and a dashed chance line; several stages make grouped bars.
 //
+// Beyond the paper (beyond.go and dissociation.go specify them): null
+// (permutation stages) and bootstrap (bootstrap stages) draw intervals on
+// the figures above; reliability, variants, and dissociation_lesion with
+// dissociation_metrics draw panels of their own.
+//
 // An input that lacks the expected file or columns is an error naming the
 // slot, the stage and the file.
 //
