@@ -441,3 +441,24 @@ func TestBeyondDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestPreferredOf: Fig. 1b/c name what the metrics select.
+func TestPreferredOf(t *testing.T) {
+	for _, c := range []struct {
+		prefs []string
+		want  string
+	}{
+		{[]string{""}, "face"},
+		{[]string{"faces", "faces"}, "face"},
+		{[]string{"places"}, "places"},
+		{[]string{"faces", "bodies"}, "category"},
+	} {
+		f := &selFigure{}
+		for _, p := range c.prefs {
+			f.panels = append(f.panels, &selPanel{preferred: p})
+		}
+		if got := preferredOf(f); got != c.want {
+			t.Errorf("%v: %q, want %q", c.prefs, got, c.want)
+		}
+	}
+}

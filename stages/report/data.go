@@ -243,6 +243,7 @@ func uniqueLabels(labels, fallback []string) []string {
 // selPanel is one summary input's rows of one level and aggregation.
 type selPanel struct {
 	stage, label string
+	preferred    string                // the metric stage's preferred domain (schema metadata)
 	matrix       map[string]string     // the input's matrix values
 	net          string                // roleTrained, roleUntrained or ""
 	metrics      []string              // in canonical order
@@ -284,7 +285,7 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 			k := levelKey{level[i], agg[i]}
 			p := panels[k]
 			if p == nil {
-				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]), matrix: in.Matrix, net: netRole(append(matrixValues(in), in.Stage)...),
+				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]), preferred: t.meta["preferred"], matrix: in.Matrix, net: netRole(append(matrixValues(in), in.Stage)...),
 					percent: map[[2]string]float64{}, selected: map[[2]string]float64{}, items: map[[2]string]float64{}}
 				panels[k] = p
 				order = append(order, k)

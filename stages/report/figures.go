@@ -118,7 +118,8 @@ func selectedSection(f *selFigure, ext string) section {
 	if f.key.level == "unit" {
 		fig = "1b"
 	}
-	title := fmt.Sprintf("Face-selective %s per layer (Fig. %s)", what, fig)
+	prefer := preferredOf(f)
+	title := fmt.Sprintf("%s-selective %s per layer (Fig. %s)", strings.ToUpper(prefer[:1])+prefer[1:], what, fig)
 	var others []string
 	for _, p := range f.panels {
 		for _, m := range p.metrics {
@@ -133,8 +134,8 @@ func selectedSection(f *selFigure, ext string) section {
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_selected", f.key.level, f.key.agg),
-		caption: fmt.Sprintf("Percentage of %s that each metric selects as face-selective, per layer (x: layers in network order; y: %% of the layer's %s). One panel per input stage.",
-			what, strings.Fields(what)[0]),
+		caption: fmt.Sprintf("Percentage of %s that each metric selects as %s-selective, per layer (x: layers in network order; y: %% of the layer's %s). One panel per input stage.",
+			what, prefer, strings.Fields(what)[0]),
 	}
 	var panels []*plot.Plot
 	for _, sp := range f.panels {
@@ -191,6 +192,24 @@ func selectedSection(f *selFigure, ext string) section {
 	cols := min(len(panels), 3)
 	s.fig = &figure{title: title, panels: panels, cols: cols, panelW: 4 * vg.Inch, panelH: 3.2 * vg.Inch, legend: legend}
 	return s
+}
+
+// preferredOf names what the panels' metrics select: "face" for the
+// faces domain (or when the tables do not say), the preferred domain or
+// category when all panels share one, else "category".
+func preferredOf(f *selFigure) string {
+	pref := ""
+	for i, sp := range f.panels {
+		p := sp.preferred
+		if p == "" || p == "faces" {
+			p = "face"
+		}
+		if i > 0 && p != pref {
+			return "category"
+		}
+		pref = p
+	}
+	return pref
 }
 
 func contains(s []string, v string) bool {
