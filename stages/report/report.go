@@ -110,7 +110,7 @@ func init() { stages.Register(Kind{}) }
 func (Kind) Name() string    { return "report" }
 func (Kind) Version() string { return "3" }
 func (Kind) Doc() string {
-	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
+	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding), the training curve and the panels beyond it (permutation null, bootstrap intervals, reliability, variant sensitivity, double dissociation) as PNG/SVG with a Markdown/HTML index"
 }
 func (Kind) NewParams() any { return DefaultParams() }
 
