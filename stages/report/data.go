@@ -247,12 +247,18 @@ func uniqueLabels(labels, fallback []string) []string {
 // selPanel is one summary input's rows of one level and aggregation.
 type selPanel struct {
 	stage, label string
+	preferred    string                // the metric stage's preferred domain (schema metadata)
+	matrix       map[string]string     // the input's matrix values
 	net          string                // roleTrained, roleUntrained or ""
 	metrics      []string              // in canonical order
 	layers       []string              // in network order
 	percent      map[[2]string]float64 // (metric, layer)
 	selected     map[[2]string]float64
 	items        map[[2]string]float64
+	null         map[[2]string]*nullRow   // from a null input (beyond.go); nil: none
+	ci           map[[2]string][2]float64 // bootstrap percentile interval; nil: none
+	nullStage    string
+	ciStage      string
 }
 
 // selFigure is Fig. 1b (units) or 1c (kernels of one aggregation).
@@ -283,7 +289,7 @@ func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 			k := levelKey{level[i], agg[i]}
 			p := panels[k]
 			if p == nil {
-				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]), net: netRole(append(matrixValues(in), in.Stage)...),
+				p = &selPanel{stage: in.Stage, label: matrixLabel(in, agg[i]), preferred: t.meta["preferred"], matrix: in.Matrix, net: netRole(append(matrixValues(in), in.Stage)...),
 					percent: map[[2]string]float64{}, selected: map[[2]string]float64{}, items: map[[2]string]float64{}}
 				panels[k] = p
 				order = append(order, k)
@@ -342,6 +348,8 @@ type consSeries struct {
 	sem        map[string]float64
 	pairs      map[string]float64
 	hasPairs   bool
+	ci         map[string][2]float64 // bootstrap percentile interval (beyond.go); nil: none
+	ciStage    string
 }
 
 // readConsistency reads the consistency tables; one series per metric
@@ -451,7 +459,8 @@ type lesionRow struct {
 	otherStage  string
 	net         string // roleTrained, roleUntrained or ""
 	rho, n      float64
-	series      string // filled by readLesion
+	lo, hi      float64 // bootstrap percentile interval of ρ; NaN: none
+	series      string  // filled by readLesion
 }
 
 // metricOfColumn maps a metric's ranking column (fsi, dprime, wilcoxon_z,
@@ -494,10 +503,10 @@ func readLesion(ins []stages.Input) (*lesionData, error) {
 			return nil, err
 		}
 		layer, xs, x, ys, y := t.strings("layer"), t.strings("x_stage"), t.strings("x"), t.strings("y_stage"), t.strings("y")
-		rho, n := t.floats("rho"), t.floats("n")
+		rho, n, lo, hi := t.floats("rho"), t.floats("n"), t.floats("rho_q025"), t.floats("rho_q975")
 		for i := range t.rows {
 			r := &lesionRow{stage: in.Stage, layer: layer[i], metric: x[i], metricStage: xs[i],
-				other: y[i], otherStage: ys[i], rho: rho[i], n: n[i]}
+				other: y[i], otherStage: ys[i], rho: rho[i], n: n[i], lo: lo[i], hi: hi[i]}
 			if m, ok := metricOfColumn(x[i]); ok {
 				r.metric = m
 			} else if m, ok := metricOfColumn(y[i]); ok {

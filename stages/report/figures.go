@@ -118,7 +118,8 @@ func selectedSection(f *selFigure, ext string) section {
 	if f.key.level == "unit" {
 		fig = "1b"
 	}
-	title := fmt.Sprintf("Face-selective %s per layer (Fig. %s)", what, fig)
+	prefer := preferredOf(f)
+	title := fmt.Sprintf("%s-selective %s per layer (Fig. %s)", strings.ToUpper(prefer[:1])+prefer[1:], what, fig)
 	var others []string
 	for _, p := range f.panels {
 		for _, m := range p.metrics {
@@ -133,8 +134,8 @@ func selectedSection(f *selFigure, ext string) section {
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_selected", f.key.level, f.key.agg),
-		caption: fmt.Sprintf("Percentage of %s that each metric selects as face-selective, per layer (x: layers in network order; y: %% of the layer's %s). One panel per input stage.",
-			what, strings.Fields(what)[0]),
+		caption: fmt.Sprintf("Percentage of %s that each metric selects as %s-selective, per layer (x: layers in network order; y: %% of the layer's %s). One panel per input stage.",
+			what, prefer, strings.Fields(what)[0]),
 	}
 	var panels []*plot.Plot
 	for _, sp := range f.panels {
@@ -145,6 +146,7 @@ func selectedSection(f *selFigure, ext string) section {
 			xs[i] = float64(i)
 		}
 		header := []string{"layer"}
+		nullBands(p, sp, xs, others)
 		for _, m := range sp.metrics {
 			ys := make([]float64, len(sp.layers))
 			for i, l := range sp.layers {
@@ -154,7 +156,8 @@ func selectedSection(f *selFigure, ext string) section {
 				}
 				ys[i] = v
 			}
-			th := lineSeries(p, xs, ys, metricColor(m, others), metricGlyph(m))
+			at := percentBars(p, sp, m, xs, metricColor(m, others))
+			th := lineSeries(p, at, ys, metricColor(m, others), metricGlyph(m))
 			if !inLegend[m] {
 				legend.Add(displayMetric(m), th...)
 				inLegend[m] = true
@@ -183,10 +186,30 @@ func selectedSection(f *selFigure, ext string) section {
 			tab.rows = append(tab.rows, row)
 		}
 		s.tables = append(s.tables, tab)
+		s.tables = append(s.tables, intervalTables(sp)...)
 	}
+	addBandNotes(&s, f, legend)
 	cols := min(len(panels), 3)
 	s.fig = &figure{title: title, panels: panels, cols: cols, panelW: 4 * vg.Inch, panelH: 3.2 * vg.Inch, legend: legend}
 	return s
+}
+
+// preferredOf names what the panels' metrics select: "face" for the
+// faces domain (or when the tables do not say), the preferred domain or
+// category when all panels share one, else "category".
+func preferredOf(f *selFigure) string {
+	pref := ""
+	for i, sp := range f.panels {
+		p := sp.preferred
+		if p == "" || p == "faces" {
+			p = "face"
+		}
+		if i > 0 && p != pref {
+			return "category"
+		}
+		pref = p
+	}
+	return pref
 }
 
 func contains(s []string, v string) bool {
@@ -234,7 +257,9 @@ func rhoTicks(lo, hi float64) []plot.Tick {
 	if hi-lo <= 0.12 {
 		step = 0.02
 	}
-	return ticks(lo, hi, step, "%.2g")
+	// Ticks at multiples of the step (0.2, 0.4, not −0.3, −0.1).
+	first := math.Ceil(lo/step-1e-9) * step
+	return ticks(first, first+math.Floor((hi-first)/step+1e-9)*step, step, "%.2g")
 }
 
 // ---- Fig. 1f --------------------------------------------------------------
@@ -299,7 +324,7 @@ func consistencySection(all []*consSeries, ext string) section {
 		if len(keys) > 1 {
 			ptitle = k.describe()
 		}
-		p := newPlot(ptitle, "Layer", "Mean inter-metric Spearman ρ (± SEM)")
+		p := newPlot(ptitle, "Layer", consYLabel(all))
 		// Dodge the series a little so that their error bars do not overlap.
 		step := math.Min(0.08, 0.5/float64(len(series)))
 		for j, s := range series {
@@ -311,9 +336,13 @@ func consistencySection(all []*consSeries, ext string) section {
 				if math.IsNaN(e) {
 					e = 0
 				}
-				elo, ehi = append(elo, m-e), append(ehi, m+e)
+				a, b := m-e, m+e
+				if ci, ok := s.ci[l]; ok {
+					a, b = ci[0], ci[1]
+				}
+				elo, ehi = append(elo, a), append(ehi, b)
 				if !math.IsNaN(m) {
-					lo, hi = math.Min(lo, m-e), math.Max(hi, m+e)
+					lo, hi = math.Min(lo, math.Min(m, a)), math.Max(hi, math.Max(m, b))
 				}
 			}
 			col := colorAt(colorOf[s.label])
@@ -350,7 +379,7 @@ func consistencySection(all []*consSeries, ext string) section {
 	s := section{
 		heading: title,
 		file:    fileName(ext, "fig_consistency"),
-		caption: fmt.Sprintf("Mean Spearman ρ over every pair of metrics within a layer (%s); error bars: SEM across metric pairs. One panel per level, one line per network.", lv),
+		caption: fmt.Sprintf("Mean Spearman ρ over every pair of metrics within a layer (%s); error bars: %s. One panel per level, one line per network.", lv, consErrorText(all)),
 		fig:     &figure{title: title, panels: panels, cols: cols, panelW: w, panelH: 4 * vg.Inch, legend: legend},
 	}
 	tab := mdTable{header: []string{"layer"}}
@@ -377,6 +406,9 @@ func consistencySection(all []*consSeries, ext string) section {
 		tab.rows = append(tab.rows, row)
 	}
 	s.tables = []mdTable{tab}
+	if t, ok := consIntervalTable(all); ok {
+		s.tables = append(s.tables, t)
+	}
 	return s
 }
 
@@ -398,7 +430,7 @@ func lesionSection(d *lesionData, ext string) section {
 	if ns > 1 {
 		legend = newLegend()
 	}
-	var lx, ly, ltop []float64
+	var lx, ly, ltop, ex, elo, ehi []float64
 	var ltext []string
 	format := "%.2f"
 	for _, r := range d.rows {
@@ -421,12 +453,29 @@ func lesionSection(d *lesionData, ext string) section {
 			if !math.IsNaN(r.rho) {
 				lo, hi = math.Min(lo, r.rho), math.Max(hi, r.rho)
 			}
-			lx, ly, ltop, ltext = append(lx, x), append(ly, r.rho), append(ltop, r.rho), append(ltext, fmt.Sprintf(format, r.rho))
+			top := r.rho
+			if !math.IsNaN(r.lo) && !math.IsNaN(r.hi) {
+				ex, elo, ehi = append(ex, x), append(elo, r.lo), append(ehi, r.hi)
+				lo, hi = math.Min(lo, r.lo), math.Max(hi, r.hi)
+				if r.rho >= 0 {
+					top = r.hi
+				} else {
+					top = r.lo
+				}
+			}
+			lx, ly, ltop, ltext = append(lx, x), append(ly, r.rho), append(ltop, top), append(ltext, fmt.Sprintf(format, r.rho))
 		}
 		p.Add(b)
 		if legend != nil {
 			legend.Add(sname, b)
 		}
+	}
+	if eb, ok := errorBars(ex, elo, ehi, color.Black); ok {
+		p.Add(eb)
+		if legend == nil {
+			legend = newLegend()
+		}
+		legend.Add("95% bootstrap interval", fakeErrorThumb{})
 	}
 	valueLabels(p, lx, ly, ltop, ltext)
 	p.Add(hline(len(names), 0, color.Black, false))
@@ -453,6 +502,10 @@ func lesionSection(d *lesionData, ext string) section {
 	if ns == 1 {
 		tab.header = tab.header[:5]
 	}
+	if len(ex) > 0 {
+		tab.header = append(tab.header, "ρ 95% bootstrap interval")
+		s.caption += " Error bars: 95% percentile interval of ρ over bootstrap resamplings of the kernels."
+	}
 	for _, m := range d.metrics {
 		for _, sname := range d.series {
 			r := d.find(m, sname)
@@ -462,6 +515,9 @@ func lesionSection(d *lesionData, ext string) section {
 			row := []string{displayMetric(m), r.layer, r.other, num3(r.rho), count(r.n)}
 			if ns > 1 {
 				row = append(row, sname)
+			}
+			if len(ex) > 0 {
+				row = append(row, interval(r.lo, r.hi, num3))
 			}
 			tab.rows = append(tab.rows, row)
 		}

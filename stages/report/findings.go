@@ -72,6 +72,7 @@ type reportData struct {
 	lesion      *lesionData // nil: no lesion inputs
 	decoding    []*decSeries
 	training    *curve // nil: no training input
+	beyond      beyondData
 }
 
 // findings checks the paper's four findings (paper.md, Results).

@@ -44,7 +44,8 @@ func TestQuickstart(t *testing.T) {
 	p := runExperiment(t, file)
 	out := filepath.Join(p.Exp.ResultsDir, "report")
 	for _, f := range []string{"fig_selected_unit.png", "fig_selected_kernel_mean.png", "fig_selected_kernel_l2.png",
-		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png", FindingsFile, IndexFile} {
+		"fig_selected_kernel_max.png", "fig_consistency.png", "fig_lesion.png", "fig_decoding.png",
+		"fig_dissociation_kernel-metrics-trained-l2.png", FindingsFile, IndexFile} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}

@@ -64,6 +64,11 @@
 //     fig_decoding.<format>: mean accuracy per feature set with its 95% CI
 //     and a dashed chance line; several stages make grouped bars.
 //
+// Beyond the paper (beyond.go and dissociation.go specify them): null
+// (permutation stages) and bootstrap (bootstrap stages) draw intervals on
+// the figures above; reliability, variants, and dissociation_lesion with
+// dissociation_metrics draw panels of their own.
+//
 // An input that lacks the expected file or columns is an error naming the
 // slot, the stage and the file.
 //
@@ -100,6 +105,8 @@ type Params struct {
 	Title  string `yaml:"title" doc:"the report's heading"`
 	Format string `yaml:"format" oneof:"png svg" doc:"image format of the figures"`
 	DPI    int    `yaml:"dpi" min:"36" max:"1200" doc:"PNG resolution in dots per inch (figure sizes are fixed in inches)"`
+	// DissociationTop is N of the double dissociation (dissociation.go).
+	DissociationTop int `yaml:"dissociation_top" min:"0" max:"1000000" doc:"double dissociation: each metric's top N kernels (0: the smallest number any metric selects)"`
 }
 
 // DefaultParams returns the defaults.
@@ -111,9 +118,9 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "report" }
-func (Kind) Version() string { return "4" }
+func (Kind) Version() string { return "5" }
 func (Kind) Doc() string {
-	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding) and the training curve as PNG/SVG with a Markdown/HTML index"
+	return "the study's four findings checked on this run, its Figure 1 panels (% selected, consistency, lesion agreement, decoding), the training curve and the panels beyond it (permutation null, bootstrap intervals, reliability, variant sensitivity, double dissociation) as PNG/SVG with a Markdown/HTML index"
 }
 func (Kind) NewParams() any { return DefaultParams() }
 
@@ -122,19 +129,19 @@ func (Kind) NewParams() any { return DefaultParams() }
 func (Kind) VolatileOutputs() []string { return []string{IndexFile, HTMLFile} }
 
 func (Kind) Inputs() []stages.Slot {
-	return []stages.Slot{
+	return append([]stages.Slot{
 		{Name: slotTraining, Accepts: []string{stages.TrainedNetwork}, Doc: "a train stage: loss and accuracy per epoch (its curve.arrow)"},
 		{Name: slotSummary, Many: true, Accepts: []string{stages.Selectivity}, Doc: "metric stages: % selected per layer (Fig. 1b/1c)"},
 		{Name: slotConsistency, Many: true, Accepts: []string{stages.Correlations}, Doc: "correlate stages, mode metrics: inter-metric consistency (Fig. 1f)"},
 		{Name: slotLesion, Many: true, Accepts: []string{stages.Correlations}, Doc: "correlate stages, mode values, metric value vs lesion measure (Fig. 1d)"},
 		{Name: slotDecoding, Many: true, Accepts: []string{stages.Decoding}, Doc: "decode stages: identity decoding accuracy (Fig. 1e)"},
-	}
+	}, beyondSlots()...)
 }
 
 // Run draws the figures; see the package doc.
 func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
-	d, err := readInputs(job.Inputs)
+	d, err := readInputs(job.Inputs, p.DissociationTop)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -178,7 +185,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 }
 
 // readInputs reads every input.
-func readInputs(inputs map[string][]stages.Input) (*reportData, error) {
+func readInputs(inputs map[string][]stages.Input, topN int) (*reportData, error) {
 	d := &reportData{}
 	any := false
 	var err error
@@ -215,8 +222,12 @@ func readInputs(inputs map[string][]stages.Input) (*reportData, error) {
 			return nil, fmt.Errorf("consistency inputs %s: no rows", stageNames(ins))
 		}
 	}
-	if !any {
-		return nil, fmt.Errorf("no inputs: give stages in at least one of training, summary, consistency, lesion, decoding")
+	beyond, err := readBeyond(inputs, d, topN)
+	if err != nil {
+		return nil, err
+	}
+	if !any && !beyond {
+		return nil, fmt.Errorf("no inputs: give stages in at least one of training, summary, consistency, lesion, decoding, reliability, variants, dissociation_lesion")
 	}
 	return d, nil
 }
@@ -240,13 +251,14 @@ func figureSections(d *reportData, ext string) []section {
 	if len(d.consistency) > 0 {
 		secs = append(secs, consistencySection(d.consistency, ext))
 	}
-	return secs
+	return append(secs, beyondSections(d, ext)...)
 }
 
 // introText names the stages the report was drawn from.
 func introText(job *stages.Job) string {
 	var parts []string
-	for _, slot := range []string{slotTraining, slotSummary, slotLesion, slotDecoding, slotConsistency} {
+	for _, slot := range []string{slotTraining, slotSummary, slotLesion, slotDecoding, slotConsistency,
+		slotNull, slotBootstrap, slotReliability, slotVariants, slotDissLesion, slotDissMetrics} {
 		if ins := job.Inputs[slot]; len(ins) > 0 {
 			parts = append(parts, slot+": "+stageNames(ins))
 		}
