@@ -30,7 +30,9 @@ import (
 //   - the stages must be the same, each with the key the lock records (a
 //     changed parameter, input file or code version is a difference: the
 //     committed results no longer describe the code);
-//   - every output must have the lock's SHA-256;
+//   - every output must have the lock's SHA-256 (a different one under the
+//     same key means the same code version now computes another result:
+//     the kind's Version should have been bumped);
 //   - where an output's digest differs but a committed copy of it lies in
 //     the tables folder (<tables>/<stage>/<file>, written by SaveTables),
 //     the two Arrow tables are compared value by value instead: the same
@@ -158,17 +160,18 @@ func Verify(ctx context.Context, exp *Experiment, opts VerifyOptions) (*VerifyRe
 			}
 			r.Differences = append(r.Differences, Difference{Stage: name, What: what + " changed; run it and commit the lock file"})
 		}
-		r.compareOutputs(name, want.Outputs, got.Outputs, store.EntryDir(got.Key), volatile[name], opts)
+		r.compareOutputs(name, want, got, store.EntryDir(got.Key), volatile[name], opts)
 	}
 	return r, nil
 }
 
-func (r *VerifyReport) compareOutputs(stage string, want, got []LockOutput, dir string, volatile []string, opts VerifyOptions) {
+func (r *VerifyReport) compareOutputs(stage string, wantStage, gotStage *LockStage, dir string, volatile []string, opts VerifyOptions) {
+	sameKey, version := wantStage.Key == gotStage.Key, gotStage.Version
 	byName := map[string]LockOutput{}
-	for _, o := range got {
+	for _, o := range gotStage.Outputs {
 		byName[o.Name] = o
 	}
-	for _, w := range want {
+	for _, w := range wantStage.Outputs {
 		g, ok := byName[w.Name]
 		if !ok {
 			r.Differences = append(r.Differences, Difference{stage, w.Name, "not made by the regenerated run"})
@@ -188,7 +191,11 @@ func (r *VerifyReport) compareOutputs(stage string, want, got []LockOutput, dir 
 			committed = filepath.Join(opts.Tables, stage, w.Name)
 		}
 		if _, err := os.Stat(committed); committed == "" || err != nil {
-			r.Differences = append(r.Differences, Difference{stage, w.Name, fmt.Sprintf("sha256 %.12s…, the lock file's %.12s… (no committed table to compare the numbers)", g.SHA256, w.SHA256)})
+			what := fmt.Sprintf("sha256 %.12s…, the lock file's %.12s… (no committed table to compare the numbers)", g.SHA256, w.SHA256)
+			if sameKey {
+				what += fmt.Sprintf("; the key is the lock's, so the same code version %s computes another result: if the kind's code changed, bump its Version", version)
+			}
+			r.Differences = append(r.Differences, Difference{stage, w.Name, what})
 			continue
 		}
 		dev, err := CompareTables(committed, filepath.Join(dir, w.Name), opts.Tolerance)
