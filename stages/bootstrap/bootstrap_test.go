@@ -3,16 +3,12 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
-	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric/metrictest"
@@ -64,7 +60,7 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := ints(t, open(t, filepath.Join(out, DrawsFile)), "source")
+			src := metrictest.Ints(t, metrictest.Open(t, filepath.Join(out, DrawsFile)), "source")
 			for d, pick := range c.Picks {
 				for j, s := range pick {
 					if got := src[d*len(pick)+j]; got != int64(s) {
@@ -72,8 +68,8 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			pt := open(t, filepath.Join(out, PercentFile))
-			layer, met, draw, sel := strs(t, pt, "layer"), strs(t, pt, "metric"), ints(t, pt, "draw"), ints(t, pt, "selected")
+			pt := metrictest.Open(t, filepath.Join(out, PercentFile))
+			layer, met, draw, sel := metrictest.Strings(t, pt, "layer"), metrictest.Strings(t, pt, "metric"), metrictest.Ints(t, pt, "draw"), metrictest.Ints(t, pt, "selected")
 			if len(layer) != len(c.Percent) {
 				t.Fatalf("percent.arrow: %d rows, reference %d", len(layer), len(c.Percent))
 			}
@@ -82,30 +78,30 @@ func TestAgainstReference(t *testing.T) {
 					t.Errorf("percent row %d: %s %s draw %d selected %d; reference %+v", i, layer[i], met[i], draw[i], sel[i], w)
 				}
 			}
-			ct := open(t, filepath.Join(out, ConsistencyFile))
-			cl, rho, pairs := strs(t, ct, "layer"), floats(t, ct, "mean_rho"), ints(t, ct, "pairs")
+			ct := metrictest.Open(t, filepath.Join(out, ConsistencyFile))
+			cl, rho, pairs := metrictest.Strings(t, ct, "layer"), metrictest.Floats(t, ct, "mean_rho"), metrictest.Ints(t, ct, "pairs")
 			if len(cl) != len(c.Consistency) {
 				t.Fatalf("consistency.arrow: %d rows, reference %d", len(cl), len(c.Consistency))
 			}
 			for i, w := range c.Consistency {
-				if cl[i] != w.Layer || pairs[i] != int64(w.Pairs) || !agree(rho[i], float64(w.MeanRho)) {
+				if cl[i] != w.Layer || pairs[i] != int64(w.Pairs) || !metrictest.Agree(rho[i], float64(w.MeanRho)) {
 					t.Errorf("consistency row %d: %s ρ %v (%d pairs); reference %+v", i, cl[i], rho[i], pairs[i], w)
 				}
 			}
-			s := open(t, filepath.Join(out, SummaryFile))
-			sl, sm := strs(t, s, "layer"), strs(t, s, "metric")
+			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			sl, sm := metrictest.Strings(t, s, "layer"), metrictest.Strings(t, s, "metric")
 			if len(sl) != len(c.Summary) {
 				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))
 			}
 			for _, col := range summaryCols {
-				got := floats(t, s, col)
+				got := metrictest.Floats(t, s, col)
 				for i, w := range c.Summary {
 					var want F
 					bw, _ := json.Marshal(w[col])
 					if err := json.Unmarshal(bw, &want); err != nil {
 						t.Fatal(err)
 					}
-					if sl[i] != w["layer"] || sm[i] != w["metric"] || !agree(got[i], float64(want)) {
+					if sl[i] != w["layer"] || sm[i] != w["metric"] || !metrictest.Agree(got[i], float64(want)) {
 						t.Errorf("summary row %d (%s %s): %s %v, reference %v", i, sl[i], sm[i], col, got[i], float64(want))
 					}
 				}
@@ -154,75 +150,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func params(t testing.TB, over map[string]any) *Params {
-	t.Helper()
-	p := kind{}.NewParams().(*Params)
-	b, err := yaml.Marshal(over)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, p); err != nil {
-		t.Fatal(err)
-	}
-	if errs := p.Validate(); len(errs) > 0 {
-		t.Fatalf("params %v: %v", over, errs)
-	}
-	return p
+	return metrictest.Params[*Params](t, kind{}, over)
 }
 
 func run(t testing.TB, in stages.Input, p *Params) (string, error) {
-	t.Helper()
-	out := t.TempDir()
-	job := &stages.Job{Stage: "bootstrap", Params: p, OutDir: out,
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
-	return out, kind{}.Run(context.Background(), job)
-}
-
-func open(t testing.TB, path string) *arrowfile.Reader {
-	t.Helper()
-	r, err := arrowfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
-	t.Helper()
-	v, err := arrowfile.Float64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func ints(t testing.TB, r *arrowfile.Reader, col string) []int64 {
-	t.Helper()
-	v, err := arrowfile.Int64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func strs(t testing.TB, r *arrowfile.Reader, col string) []string {
-	t.Helper()
-	v, err := arrowfile.StringColumn(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// agree: both NaN, the same infinity, or within 1e-9 relative or 1e-12
-// absolute.
-func agree(got, want float64) bool {
-	switch {
-	case math.IsNaN(want) || math.IsNaN(got):
-		return math.IsNaN(want) && math.IsNaN(got)
-	case math.IsInf(want, 0) || math.IsInf(got, 0):
-		return got == want
-	}
-	d := math.Abs(got - want)
-	return d <= 1e-9*math.Max(math.Abs(got), math.Abs(want)) || d <= 1e-12
+	return metrictest.Run(t, kind{}, p, in)
 }

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
-	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric/metrictest"
@@ -67,8 +64,8 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			perm := open(t, filepath.Join(out, PermutationsFile))
-			src := ints(t, perm, "source")
+			perm := metrictest.Open(t, filepath.Join(out, PermutationsFile))
+			src := metrictest.Ints(t, perm, "source")
 			for b, pi := range c.Perms {
 				for j, s := range pi {
 					if got := src[b*len(pi)+j]; got != int64(s) {
@@ -76,9 +73,9 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			nt := open(t, filepath.Join(out, NullFile))
-			layer, met := strs(t, nt, "layer"), strs(t, nt, "metric")
-			pb, sel := ints(t, nt, "permutation"), ints(t, nt, "selected")
+			nt := metrictest.Open(t, filepath.Join(out, NullFile))
+			layer, met := metrictest.Strings(t, nt, "layer"), metrictest.Strings(t, nt, "metric")
+			pb, sel := metrictest.Ints(t, nt, "permutation"), metrictest.Ints(t, nt, "selected")
 			if len(layer) != len(c.Null) {
 				t.Fatalf("null.arrow: %d rows, reference %d", len(layer), len(c.Null))
 			}
@@ -88,9 +85,9 @@ func TestAgainstReference(t *testing.T) {
 				"value_q50":  func(i int) F { return c.Null[i].Q50 },
 				"value_q95":  func(i int) F { return c.Null[i].Q95 },
 			} {
-				got := floats(t, nt, col)
+				got := metrictest.Floats(t, nt, col)
 				for i := range got {
-					if !agree(got[i], float64(want(i))) {
+					if !metrictest.Agree(got[i], float64(want(i))) {
 						t.Errorf("null row %d (%s %s perm %d): %s %v, reference %v", i, layer[i], met[i], pb[i], col, got[i], float64(want(i)))
 					}
 				}
@@ -100,11 +97,11 @@ func TestAgainstReference(t *testing.T) {
 					t.Errorf("null row %d: %s %s perm %d selected %d; reference %+v", i, layer[i], met[i], pb[i], sel[i], w)
 				}
 			}
-			s := open(t, filepath.Join(out, SummaryFile))
-			sl, sm, obs := strs(t, s, "layer"), strs(t, s, "metric"), ints(t, s, "observed_selected")
+			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			sl, sm, obs := metrictest.Strings(t, s, "layer"), metrictest.Strings(t, s, "metric"), metrictest.Ints(t, s, "observed_selected")
 			cols := map[string][]float64{}
 			for _, col := range []string{"observed_percent", "null_mean_percent", "null_q025_percent", "null_q975_percent", "false_positive_rate", "p_value"} {
-				cols[col] = floats(t, s, col)
+				cols[col] = metrictest.Floats(t, s, col)
 			}
 			if len(sl) != len(c.Summary) {
 				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))
@@ -115,7 +112,7 @@ func TestAgainstReference(t *testing.T) {
 				}
 				for col, want := range map[string]F{"observed_percent": w.ObservedPercent, "null_mean_percent": w.MeanPercent,
 					"null_q025_percent": w.Q025, "null_q975_percent": w.Q975, "false_positive_rate": w.MeanPercent / 100, "p_value": w.P} {
-					if !agree(cols[col][i], float64(want)) {
+					if !metrictest.Agree(cols[col][i], float64(want)) {
 						t.Errorf("summary row %d (%s %s): %s %v, reference %v", i, sl[i], sm[i], col, cols[col][i], float64(want))
 					}
 				}
@@ -159,8 +156,8 @@ func TestNominalRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nt := open(t, filepath.Join(out, NullFile))
-	met, sel := strs(t, nt, "metric"), ints(t, nt, "selected")
+	nt := metrictest.Open(t, filepath.Join(out, NullFile))
+	met, sel := metrictest.Strings(t, nt, "metric"), metrictest.Ints(t, nt, "selected")
 	var wsel, tAny int
 	for i := range met {
 		switch met[i] {
@@ -193,8 +190,8 @@ func TestPValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := open(t, filepath.Join(out, SummaryFile))
-	pv, obs := floats(t, s, "p_value"), ints(t, s, "observed_selected")
+	s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+	pv, obs := metrictest.Floats(t, s, "p_value"), metrictest.Ints(t, s, "observed_selected")
 	for i := range pv {
 		if obs[i] > 10 && pv[i] != 0.1 {
 			t.Errorf("row %d: %d selected, p %v; want 1/(1+9)", i, obs[i], pv[i])
@@ -219,75 +216,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func params(t testing.TB, over map[string]any) *Params {
-	t.Helper()
-	p := kind{}.NewParams().(*Params)
-	b, err := yaml.Marshal(over)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, p); err != nil {
-		t.Fatal(err)
-	}
-	if errs := p.Validate(); len(errs) > 0 {
-		t.Fatalf("params %v: %v", over, errs)
-	}
-	return p
+	return metrictest.Params[*Params](t, kind{}, over)
 }
 
 func run(t testing.TB, in stages.Input, p *Params) (string, error) {
-	t.Helper()
-	out := t.TempDir()
-	job := &stages.Job{Stage: "permutation", Params: p, OutDir: out,
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
-	return out, kind{}.Run(context.Background(), job)
-}
-
-func open(t testing.TB, path string) *arrowfile.Reader {
-	t.Helper()
-	r, err := arrowfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
-	t.Helper()
-	v, err := arrowfile.Float64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func ints(t testing.TB, r *arrowfile.Reader, col string) []int64 {
-	t.Helper()
-	v, err := arrowfile.Int64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func strs(t testing.TB, r *arrowfile.Reader, col string) []string {
-	t.Helper()
-	v, err := arrowfile.StringColumn(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// agree: both NaN, the same infinity, or within 1e-9 relative or 1e-12
-// absolute.
-func agree(got, want float64) bool {
-	switch {
-	case math.IsNaN(want) || math.IsNaN(got):
-		return math.IsNaN(want) && math.IsNaN(got)
-	case math.IsInf(want, 0) || math.IsInf(got, 0):
-		return got == want
-	}
-	d := math.Abs(got - want)
-	return d <= 1e-9*math.Max(math.Abs(got), math.Abs(want)) || d <= 1e-12
+	return metrictest.Run(t, kind{}, p, in)
 }

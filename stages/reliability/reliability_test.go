@@ -3,16 +3,12 @@ package reliability
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
-	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric/metrictest"
@@ -73,8 +69,8 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := open(t, filepath.Join(out, HalvesFile))
-			half := strs(t, h, "half")
+			h := metrictest.Open(t, filepath.Join(out, HalvesFile))
+			half := metrictest.Strings(t, h, "half")
 			for s, ab := range c.Halves {
 				m := len(ab[0]) + len(ab[1])
 				for k, pos := range ab {
@@ -85,10 +81,10 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			sp := open(t, filepath.Join(out, SplitsFile))
-			layer, met := strs(t, sp, "layer"), strs(t, sp, "metric")
-			split, ka, kb := ints(t, sp, "split"), ints(t, sp, "selected_a"), ints(t, sp, "selected_b")
-			rho, rel, jac := floats(t, sp, "spearman"), floats(t, sp, "reliability"), floats(t, sp, "jaccard")
+			sp := metrictest.Open(t, filepath.Join(out, SplitsFile))
+			layer, met := metrictest.Strings(t, sp, "layer"), metrictest.Strings(t, sp, "metric")
+			split, ka, kb := metrictest.Ints(t, sp, "split"), metrictest.Ints(t, sp, "selected_a"), metrictest.Ints(t, sp, "selected_b")
+			rho, rel, jac := metrictest.Floats(t, sp, "spearman"), metrictest.Floats(t, sp, "reliability"), metrictest.Floats(t, sp, "jaccard")
 			if len(layer) != len(c.Rows) {
 				t.Fatalf("splits.arrow: %d rows, reference %d", len(layer), len(c.Rows))
 			}
@@ -97,25 +93,25 @@ func TestAgainstReference(t *testing.T) {
 				if layer[i] != w.Layer || met[i] != w.Metric || split[i] != int64(rw.Split) || ka[i] != int64(rw.SelectedA) || kb[i] != int64(rw.SelectedB) {
 					t.Errorf("row %d: %s %s split %d selected %d/%d; reference %s %s %+v", i, layer[i], met[i], split[i], ka[i], kb[i], w.Layer, w.Metric, rw)
 				}
-				if !agree(rho[i], float64(w.Spearman)) || !agree(rel[i], float64(w.Reliability)) || !agree(jac[i], float64(w.Jaccard)) {
+				if !metrictest.Agree(rho[i], float64(w.Spearman)) || !metrictest.Agree(rel[i], float64(w.Reliability)) || !metrictest.Agree(jac[i], float64(w.Jaccard)) {
 					t.Errorf("row %d (%s %s split %d): ρ %v reliability %v Jaccard %v; reference %v %v %v", i, layer[i], met[i], split[i],
 						rho[i], rel[i], jac[i], float64(w.Spearman), float64(w.Reliability), float64(w.Jaccard))
 				}
 			}
-			s := open(t, filepath.Join(out, SummaryFile))
-			sl := strs(t, s, "layer")
+			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			sl := metrictest.Strings(t, s, "layer")
 			if len(sl) != len(c.Summary) {
 				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))
 			}
 			for _, col := range summaryCols {
-				got := floats(t, s, col)
+				got := metrictest.Floats(t, s, col)
 				for i, w := range c.Summary {
 					var want F
 					bw, _ := json.Marshal(w[col])
 					if err := json.Unmarshal(bw, &want); err != nil {
 						t.Fatal(err)
 					}
-					if sl[i] != w["layer"] || !agree(got[i], float64(want)) {
+					if sl[i] != w["layer"] || !metrictest.Agree(got[i], float64(want)) {
 						t.Errorf("summary row %d (%s): %s %v, reference %v (%v)", i, sl[i], col, got[i], float64(want), w["layer"])
 					}
 				}
@@ -179,75 +175,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func params(t testing.TB, over map[string]any) *Params {
-	t.Helper()
-	p := kind{}.NewParams().(*Params)
-	b, err := yaml.Marshal(over)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, p); err != nil {
-		t.Fatal(err)
-	}
-	if errs := p.Validate(); len(errs) > 0 {
-		t.Fatalf("params %v: %v", over, errs)
-	}
-	return p
+	return metrictest.Params[*Params](t, kind{}, over)
 }
 
 func run(t testing.TB, in stages.Input, p *Params) (string, error) {
-	t.Helper()
-	out := t.TempDir()
-	job := &stages.Job{Stage: "reliability", Params: p, OutDir: out,
-		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
-	return out, kind{}.Run(context.Background(), job)
-}
-
-func open(t testing.TB, path string) *arrowfile.Reader {
-	t.Helper()
-	r, err := arrowfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
-	t.Helper()
-	v, err := arrowfile.Float64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func ints(t testing.TB, r *arrowfile.Reader, col string) []int64 {
-	t.Helper()
-	v, err := arrowfile.Int64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func strs(t testing.TB, r *arrowfile.Reader, col string) []string {
-	t.Helper()
-	v, err := arrowfile.StringColumn(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// agree: both NaN, the same infinity, or within 1e-9 relative or 1e-12
-// absolute.
-func agree(got, want float64) bool {
-	switch {
-	case math.IsNaN(want) || math.IsNaN(got):
-		return math.IsNaN(want) && math.IsNaN(got)
-	case math.IsInf(want, 0) || math.IsInf(got, 0):
-		return got == want
-	}
-	d := math.Abs(got - want)
-	return d <= 1e-9*math.Max(math.Abs(got), math.Abs(want)) || d <= 1e-12
+	return metrictest.Run(t, kind{}, p, in)
 }

@@ -12,7 +12,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/metric"
@@ -93,9 +92,9 @@ func TestAgainstMetricReference(t *testing.T) {
 		t.Fatalf("no case %s", name)
 		return nil, nil
 	}
-	r := open(t, filepath.Join(out, PairsFile))
-	layer, met, a, bb := strs(t, r, "layer"), strs(t, r, "metric"), strs(t, r, "a"), strs(t, r, "b")
-	rho, jac := floats(t, r, "spearman"), floats(t, r, "jaccard")
+	r := metrictest.Open(t, filepath.Join(out, PairsFile))
+	layer, met, a, bb := metrictest.Strings(t, r, "layer"), metrictest.Strings(t, r, "metric"), metrictest.Strings(t, r, "a"), metrictest.Strings(t, r, "b")
+	rho, jac := metrictest.Floats(t, r, "spearman"), metrictest.Floats(t, r, "jaccard")
 	if want := 2 * 4 * len(names) * (len(names) - 1) / 2; len(layer) != want {
 		t.Fatalf("pairs.arrow: %d rows, want %d (2 layers × 4 metrics × 10 pairs)", len(layer), want)
 	}
@@ -109,9 +108,9 @@ func TestAgainstMetricReference(t *testing.T) {
 			t.Errorf("row %d (%s %s %s–%s): Spearman %v, reference values give %v", i, layer[i], met[i], a[i], bb[i], rho[i], w)
 		}
 	}
-	pc := open(t, filepath.Join(out, PercentFile))
-	v, pl, pm := strs(t, pc, "variant"), strs(t, pc, "layer"), strs(t, pc, "metric")
-	pct, delta, mx := floats(t, pc, "percent"), floats(t, pc, "delta_percent"), strs(t, pc, "case")
+	pc := metrictest.Open(t, filepath.Join(out, PercentFile))
+	v, pl, pm := metrictest.Strings(t, pc, "variant"), metrictest.Strings(t, pc, "layer"), metrictest.Strings(t, pc, "metric")
+	pct, delta, mx := metrictest.Floats(t, pc, "percent"), metrictest.Floats(t, pc, "delta_percent"), metrictest.Strings(t, pc, "case")
 	for i := range v {
 		s, _ := ref(mx[i], pl[i])
 		s0, _ := ref("default", pl[i])
@@ -170,32 +169,4 @@ func runMetric(t *testing.T, in stages.Input, stage, caseName string, over map[s
 		res.Files = append(res.Files, e.Name())
 	}
 	return res
-}
-
-func open(t testing.TB, path string) *arrowfile.Reader {
-	t.Helper()
-	r, err := arrowfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-func floats(t testing.TB, r *arrowfile.Reader, col string) []float64 {
-	t.Helper()
-	v, err := arrowfile.Float64Column(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func strs(t testing.TB, r *arrowfile.Reader, col string) []string {
-	t.Helper()
-	v, err := arrowfile.StringColumn(r, col)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
