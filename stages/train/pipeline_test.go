@@ -2,6 +2,8 @@ package train_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,10 +18,10 @@ import (
 	"selectivity/stages/model"
 	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
+	"selectivity/stages/train"
 
 	_ "selectivity/stages/lesion"
 	_ "selectivity/stages/stimuli"
-	_ "selectivity/stages/train"
 )
 
 // experiment trains a tiny VGG-16 (width ÷ 16, 32 px) on three synthetic
@@ -211,5 +213,37 @@ func TestTrainWiring(t *testing.T) {
 		if err == nil || res != nil || !strings.Contains(err.Error(), "exp.yaml:") || !strings.Contains(err.Error(), "reads") {
 			t.Errorf("%s: got %v, want a validation error naming what the slot reads, at a line of exp.yaml", to, err)
 		}
+	}
+}
+
+// pinned are the SHA-256 sums of TestTrainDeterministic's epoch-2 weights
+// per convolution kernel path, with the train kind's Version: a change of
+// the training's results must come with a Version bump (and new sums).
+// (SELECTIVITY_NET_KERNEL=avx2 or generic forces the other paths).
+var pinned = map[string]string{
+	"1/avx512":  "316d03357b6cd57814157804dabc1b6591c55a5f5b152908c49e150a1967b6f8",
+	"1/avx2":    "7011249d8b499fa71d944f6fc7d6602f5114cbdc1794f5fa1545078ed9b6f589",
+	"1/generic": "0403055e49130582827ae0612f7344f397c6157803ff5b75330c4ffc525717e2",
+}
+
+// TestTrainPinned: the tiny training run gives the recorded bytes on this
+// kernel path, so results cannot change under an unchanged Version.
+func TestTrainPinned(t *testing.T) {
+	short := strings.Replace(experiment, "epochs: 20", "epochs: 2", 1)
+	short = strings.Replace(short, "save: [2], ", "", 1)
+	res := pipelinetest.MustRun(t, pipelinetest.Experiment(t, short), pipelinetest.Options{Jobs: 1})
+	b, err := os.ReadFile(filepath.Join(res.Dirs["net"], checkpoint.EpochFile(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	got := hex.EncodeToString(sum[:])
+	key := (train.Kind{}).Version() + "/" + net.Kernel()
+	want, ok := pinned[key]
+	if !ok {
+		t.Skipf("no sum recorded for version/kernel %s (this run: %s)", key, got)
+	}
+	if got != want {
+		t.Errorf("version/kernel %s: the weights' SHA-256 is %s, recorded %s: bump the train kind's Version if its results changed, and record the new sum", key, got, want)
 	}
 }
