@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -394,114 +393,35 @@ run while a run uses the cache.
 		fs.Usage()
 		return exitBadFile
 	}
-	keep := map[string]map[string]bool{} // cache root → keys in use
-	var roots, written []string          // written: files that run replaces atomically
+	var plans []*pipeline.Plan
 	for _, file := range pos {
 		l, err := load(file, nil, "", *cacheDir)
 		if err != nil {
 			report(stderr, err)
 			return exitBadFile
 		}
-		written = append(written, l.exp.LockFile, pipeline.RecordPath(l.exp))
-		root := l.store.Root()
-		if keep[root] == nil {
-			keep[root] = map[string]bool{}
-			roots = append(roots, root)
-		}
-		for _, k := range l.plan.Keys() {
-			keep[root][k] = true
-		}
-		// The results folders show the last runs, of the file as it was and
-		// of each run with --set or --name: keep what their lock files record.
-		runs, err := pipeline.RunNames(l.exp)
-		if err != nil {
-			report(stderr, err)
-			return exitBadFile
-		}
-		exps := []*pipeline.Experiment{l.exp}
-		for _, r := range runs {
-			exps = append(exps, l.exp.WithRun(r))
-			written = append(written, exps[len(exps)-1].LockFile, pipeline.RecordPath(exps[len(exps)-1]))
-		}
-		for _, e := range exps {
-			lock, err := pipeline.ReadLockFile(e.LockFile)
-			if err != nil {
-				fmt.Fprintf(stderr, "warning: %v; keeping only what %s uses now\n", err, file)
-			}
-			for _, st := range lock.Stages {
-				keep[root][st.Key] = true
-			}
-		}
+		plans = append(plans, l.plan)
 	}
-	sort.Strings(roots)
-	var total int64
-	removed := 0
-	for _, root := range roots {
-		store := cache.Open(root)
-		if !*dry {
-			release, ok, err := store.Exclusive()
-			if err != nil {
-				report(stderr, err)
-				return exitFailed
-			}
-			if !ok {
-				fmt.Fprintf(stderr, "cache %s is in use by a run; nothing removed. Run gc when it has finished.\n", relToWD(root))
-				return exitFailed
-			}
-			defer release()
-		}
-		keys, err := store.Keys()
-		if err != nil {
-			report(stderr, err)
-			return exitBadFile
-		}
-		for _, k := range keys {
-			if keep[root][k] {
-				continue
-			}
-			if *dry {
-				n, err := store.EntrySize(k)
-				if err != nil {
-					report(stderr, err)
-					return exitFailed
-				}
-				total += n
-				removed++
-				fmt.Fprintf(stdout, "would remove %s (%s)\n", k[:12], bytesHuman(n))
-				continue
-			}
-			n, err := store.Remove(k)
-			if err != nil {
-				report(stderr, err)
-				return exitFailed
-			}
-			total += n
-			removed++
-		}
-		clean := store.CleanTemp
-		if *dry {
-			clean = store.TempDebris
-		}
-		n, err := clean()
-		if err != nil {
-			report(stderr, err)
-			return exitFailed
-		}
-		total += n
+	r, err := pipeline.GC(plans, *dry)
+	if errors.Is(err, pipeline.ErrCacheInUse) {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitFailed
 	}
-	for _, f := range written { // what a killed lock-file write left
-		n, err := pipeline.CleanStaleTemps(f, *dry)
-		if err != nil {
-			report(stderr, err)
-			return exitFailed
-		}
-		total += n
+	if err != nil {
+		report(stderr, err)
+		return exitFailed
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	verb := "removed"
 	if *dry {
 		verb = "would remove"
+		for _, e := range r.Entries {
+			fmt.Fprintf(stdout, "would remove %s (%s)\n", e.Key[:12], bytesHuman(e.Bytes))
+		}
 	}
-	fmt.Fprintf(stdout, "%s %s, %s\n", verb, count(removed, "entry", "entries"), bytesHuman(total))
+	fmt.Fprintf(stdout, "%s %s, %s\n", verb, count(len(r.Entries), "entry", "entries"), bytesHuman(r.Bytes))
 	return exitOK
 }
 
