@@ -90,6 +90,20 @@ func (s *Store) EntryDir(key string) string {
 	return filepath.Join(s.entriesDir(), key[:2], key)
 }
 
+// InEntry reports whether path (absolute, cleaned) lies inside an entry of
+// some cache laid out as this package lays them out —
+// …/entries/<key[:2]>/<key>/<file> — whichever cache root that is: the
+// results folders link into entries, possibly of another cache.
+func InEntry(path string) bool {
+	for dir := filepath.Dir(path); dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		key, shard := filepath.Base(dir), filepath.Dir(dir)
+		if ValidKey(key) && filepath.Base(shard) == key[:2] && filepath.Base(filepath.Dir(shard)) == "entries" {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Store) lockPath(key string) string {
 	return filepath.Join(s.locksDir(), key+".lock")
 }

@@ -234,9 +234,6 @@ func sortedKeys(m map[string]bool) []string {
 	return s
 }
 
-// entryPath matches a file inside a cache entry: …/entries/ab/ab12…/name.
-var entryPath = regexp.MustCompile(`/entries/[0-9a-f]{2}/[0-9a-f]{64}/`)
-
 // intoCache tells whether the symlink at path is one this program made: it
 // points into the cache, or into an entry of another cache (the results
 // folder of a run with another --cache).
@@ -251,7 +248,7 @@ func intoCache(path, cacheRoot string) bool {
 	target = filepath.Clean(target)
 	root, err := filepath.Abs(cacheRoot)
 	return err == nil && strings.HasPrefix(target, root+string(filepath.Separator)) ||
-		entryPath.MatchString(filepath.ToSlash(target))
+		cache.InEntry(target)
 }
 
 // publishResults links the outputs of the stages in done (stage name →
