@@ -18,9 +18,9 @@
 //     why it will run (never run, params changed, input changed, code
 //     version changed, entry damaged…), explained against the lock file.
 //   - Run (runner.go): the stages in dependency order, up to -j at once;
-//     each stage's outputs go through a cache transaction (package cache:
-//     atomic, locked per key, checked on use). A failure stops only what
-//     depends on it.
+//     each stage's kind computes into a cache transaction (compute.go;
+//     package cache: atomic, locked per key, checked on use). A failure
+//     stops only what depends on it.
 //   - Publish (results.go, lockfile.go): the results folder gets relative
 //     links into the cache (recorded, so that the runner only ever removes
 //     what it made), and the lock file records every stage's key,

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
 	"selectivity/cache"
@@ -360,4 +361,43 @@ func LockOfResults(dir string) (string, error) {
 		return locks[0], nil
 	}
 	return "", fmt.Errorf("%s holds the results of several experiments (%s): name one's lock file instead", dir, strings.Join(names, ", "))
+}
+
+// publish links each up-to-date stage's outputs into the results folder and
+// records them in the lock file. Stages that did not finish keep their
+// previous lock record; stages no longer in the experiment lose theirs.
+func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) error {
+	var errs *multierror.Error
+	stagesNow := map[string]bool{}
+	done := map[string]*cache.Entry{}
+	for _, o := range list {
+		stagesNow[o.Stage] = true
+		if o.Entry == nil || o.Err != nil {
+			continue
+		}
+		done[o.Stage] = o.Entry
+		lock.Stages[o.Stage] = lockStage(p.index[o.Stage], o.Entry)
+	}
+	if err := publishResults(p.Exp, done, stagesNow, store.Root()); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	for name := range lock.Stages {
+		if !stagesNow[name] {
+			delete(lock.Stages, name)
+		}
+	}
+	lock.Experiment, lock.Run, lock.Overrides = p.Exp.Name, p.Exp.Run, p.Exp.Overrides
+	lock.Results = p.Exp.ResultsDir
+	if r, err := filepath.Rel(filepath.Dir(p.Exp.LockFile), p.Exp.ResultsDir); err == nil {
+		lock.Results = filepath.ToSlash(r)
+	}
+	for _, f := range []string{p.Exp.LockFile, RecordPath(p.Exp)} {
+		if _, err := CleanStaleTemps(f, false); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("stale temporary files: %w", err))
+		}
+	}
+	if err := lock.Write(p.Exp.LockFile); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("lock file: %w", err))
+	}
+	return errs.ErrorOrNil()
 }
