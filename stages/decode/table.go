@@ -1,6 +1,11 @@
 package decode
 
-import "selectivity/cache/arrowfile"
+import (
+	"strconv"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/stages"
+)
 
 // row is one line of decoding.arrow.
 type row struct {
@@ -120,4 +125,34 @@ func writeKernels(path string, sets []featureSet, meta map[string]string) error 
 	t.Int64s("kernel", kernel)
 	t.Float64s("value", value)
 	return t.Write(path, meta)
+}
+
+// writeOutputs writes decoding.arrow, folds.arrow and kernels.arrow, with
+// the run's settings as their metadata.
+func writeOutputs(job *stages.Job, p *Params, in *inputs, n int, rule string, notConv int, sets []featureSet, res []result) error {
+	meta := map[string]string{
+		"layer":               p.Layer,
+		"aggregation":         in.feat.agg,
+		"identities":          strconv.Itoa(in.design.ids),
+		"images_per_identity": strconv.Itoa(in.design.m),
+		"top_n":               strconv.Itoa(n),
+		"top_n_rule":          rule,
+		"chance":              fmtFloat(1 / float64(in.design.ids)),
+		"c":                   fmtFloat(p.C),
+		"tol":                 fmtFloat(p.Tol),
+		"max_iter":            strconv.Itoa(p.MaxIter),
+		"seed":                strconv.FormatInt(p.Seed, 10),
+		"random_draws":        strconv.Itoa(p.RandomDraws),
+		"not_converged":       strconv.Itoa(notConv),
+	}
+	for _, m := range in.metrics {
+		meta["metric_stage_"+m] = in.ranks[m].stage
+	}
+	if err := writeDecoding(job.Output(DecodingFile), sets, res, in.design, meta); err != nil {
+		return err
+	}
+	if err := writeFolds(job.Output(FoldsFile), sets, res, meta); err != nil {
+		return err
+	}
+	return writeKernels(job.Output(KernelsFile), sets, meta)
 }
