@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages/stats"
 )
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
@@ -93,4 +94,13 @@ func writeGreedy(path string, tasks []*task, scores [][]score, steps []greedySte
 	m["greedy_steps"] = strconv.Itoa(p.GreedySteps)
 	m["group_size"] = strconv.Itoa(p.GroupSize)
 	return t.Write(path, m)
+}
+
+// ranks returns 1-based ranks by value, largest first, ties by index.
+func ranks(v []float64) []int64 {
+	r := make([]int64, len(v))
+	for pos, i := range stats.Descending(v) {
+		r[i] = int64(pos + 1)
+	}
+	return r
 }
