@@ -19,7 +19,7 @@ import (
 	"selectivity/cache"
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
-	"selectivity/stages/stagetest"
+	"selectivity/pipeline/stagetest"
 )
 
 // TestMain lets tests run the CLI in a child process: the test binary

@@ -47,7 +47,7 @@ def timeit(fn, repeats, number=1, warmup=1):
 
 
 # ---------------------------------------------------------------------------
-# Inputs shared with stages/stats/bench_compare_test.go (bit for bit).
+# Inputs shared with stages/internal/stats/bench_compare_test.go (bit for bit).
 
 def _uniform(seed, idx):
     import numpy as np

@@ -95,7 +95,7 @@ pyval() { grep -F "\"id\": \"$1\"" "$OUT/py.jsonl" 2>/dev/null | head -n1 | sed 
 pyinfo() { grep -F "\"id\": \"$1\"" "$OUT/py.jsonl" 2>/dev/null | head -n1 | sed -nE 's/.*"info": (\{.*\})\}$/\1/p'; }
 
 # ---- runs, interleaved group by group (Go, then its reference) ------------
-gobench stats.txt 1 ./stages/stats \
+gobench stats.txt 1 ./stages/internal/stats \
 	'^(BenchmarkCompareMannWhitney10k|BenchmarkCompareTTest10k|BenchmarkFDR|BenchmarkCompareSpearman100k)$' 1s "$COUNT"
 pyref stats
 gobench imaging.txt 1 ./stages/stimuli/imaging '^BenchmarkPipelineGray1024$' 1s "$COUNT"

@@ -8,7 +8,7 @@ import (
 )
 
 // Kinds for the loader's tests, named load-* so that they clash neither
-// with real kinds nor with stages/stagetest's test-* kinds.
+// with real kinds nor with pipeline/stagetest's test-* kinds.
 
 type testKind struct {
 	name      string

@@ -16,7 +16,7 @@ import (
 	"selectivity/cache"
 	"selectivity/pipeline/digest"
 	"selectivity/pipeline/progress"
-	"selectivity/stages/stagetest"
+	"selectivity/pipeline/stagetest"
 )
 
 func init() { stagetest.Register() }

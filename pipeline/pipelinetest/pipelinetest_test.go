@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"selectivity/stages/stagetest"
+	"selectivity/pipeline/stagetest"
 )
 
 func init() { stagetest.Register() }

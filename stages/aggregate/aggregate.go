@@ -36,7 +36,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/stats"
+	"selectivity/stages/internal/stats"
 )
 
 func init() { stages.Register(kind{}) }

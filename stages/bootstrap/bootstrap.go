@@ -57,8 +57,8 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
-	"selectivity/stages/stats"
 )
 
 func init() { stages.Register(kind{}) }

@@ -16,8 +16,8 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric"
-	"selectivity/stages/stats/fixture"
 )
 
 // The fixtures are scipy's answers, written by testdata/metric/gen.py:

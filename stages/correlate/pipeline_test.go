@@ -14,8 +14,8 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
-	"selectivity/stages/stats"
 	"selectivity/stages/stimuli"
 )
 

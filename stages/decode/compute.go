@@ -14,7 +14,7 @@ import (
 
 	"selectivity/stages"
 	"selectivity/stages/decode/svm"
-	"selectivity/stages/stats"
+	"selectivity/stages/internal/stats"
 )
 
 // orderedMetrics returns the requested metrics in canonical order.

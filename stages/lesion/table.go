@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"selectivity/cache/arrowfile"
-	"selectivity/stages/stats"
+	"selectivity/stages/internal/stats"
 )
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

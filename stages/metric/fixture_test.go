@@ -17,7 +17,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/stats/fixture"
+	"selectivity/stages/internal/stats/fixture"
 )
 
 // The fixtures are numpy's / scipy's / statsmodels' answers, written by

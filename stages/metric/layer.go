@@ -13,7 +13,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
 	"selectivity/stages/aggregate"
-	"selectivity/stages/stats"
+	"selectivity/stages/internal/stats"
 )
 
 // Result holds one layer's per-item outputs under one design.

@@ -15,7 +15,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/stats"
+	"selectivity/stages/internal/stats"
 )
 
 // TestAgainstReference runs every fixture case — defaults and each variant,

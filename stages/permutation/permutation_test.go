@@ -13,8 +13,8 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric/metrictest"
-	"selectivity/stages/stats/fixture"
 )
 
 type F = fixture.Float

@@ -32,8 +32,8 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
-	"selectivity/stages/stats"
 )
 
 // Input slots of the double dissociation.

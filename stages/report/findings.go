@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
-	"selectivity/stages/stats"
 )
 
 // FindingsFile is the report's table of the study's four findings.

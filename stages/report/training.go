@@ -11,7 +11,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"selectivity/stages"
-	"selectivity/stages/data"
+	"selectivity/stages/internal/data"
 )
 
 // curve is the training curve of one train stage.

@@ -4,7 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"selectivity/stages/data"
+	"selectivity/stages/internal/data"
 	"slices"
 	"strings"
 	"testing"

@@ -9,8 +9,8 @@ import (
 	"slices"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/model/net"
-	"selectivity/stages/stats"
 )
 
 // run trains and writes the outputs.

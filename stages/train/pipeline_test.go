@@ -14,7 +14,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
-	"selectivity/stages/data"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/model"
 	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"

@@ -11,8 +11,8 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
+	"selectivity/stages/internal/stats"
 	"selectivity/stages/model"
-	"selectivity/stages/stats"
 	"selectivity/stages/stimuli"
 
 	_ "selectivity/stages/extract"

@@ -7,7 +7,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/data"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
 )

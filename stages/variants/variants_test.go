@@ -14,10 +14,10 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/stats"
+	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric"
 	"selectivity/stages/metric/metrictest"
-	"selectivity/stages/stats"
-	"selectivity/stages/stats/fixture"
 )
 
 // metricCases is what the test needs of testdata/metric/fixtures.json:

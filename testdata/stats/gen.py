@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference fixtures for package selectivity/stages/stats.
+"""Reference fixtures for package selectivity/stages/internal/stats.
 
 Draws seeded test items (post-ReLU data with many tied zeros, dead and
 constant items, items where the preferred category P responds less, tiny

@@ -18,7 +18,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/stats/fixture"
+	"selectivity/stages/internal/stats/fixture"
 )
 
 // Images is an image table: one entry per row.

@@ -13,12 +13,12 @@ import (
 	"sync"
 	"testing"
 
-	"selectivity/stages/stats/fixture"
+	"selectivity/stages/internal/stats/fixture"
 )
 
 // The fixtures are scipy's / statsmodels' / numpy's answers, written by
 // testdata/stats/gen.py (see there for how the cases are drawn).
-const fixturePath = "../../testdata/stats/fixtures.json"
+const fixturePath = "../../../testdata/stats/fixtures.json"
 
 // F is a fixture float: NaN and ±Inf arrive as strings.
 type F = fixture.Float
