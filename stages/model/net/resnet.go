@@ -16,6 +16,11 @@ import (
 // each but the last, shortcut the identity or, where the stride or width
 // changes, the 1×1 convolution + BN downsample.
 //
+// dlib_resnet29 (dlib.go) is a ResNet too: convolutions with biases and
+// scale layers (Conv.Scale) instead of BatchNorm, an unpadded stem
+// (StemPoolPad 0, InputMean), average-pooling shortcuts (Block.PoolDown)
+// and a linear layer without bias (Linear.NoBias).
+//
 // Its taps are conv1 (after the stem's ReLU, before the max pooling, as a
 // VGG convN is before its pooling), every block by module path (layer3.1,
 // after its final ReLU), every stage (layer3, the same values as its last
