@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -17,7 +18,7 @@ func cmdLayers(args []string, stdout, stderr io.Writer) int {
   go run . layers resnet50 --size 64 # stem, blocks, stages, avgpool, logits
 `)
 	size := fs.Int("size", 224, "side of the square input image in pixels")
-	classes := fs.Int("classes", 1000, "outputs of the last layer")
+	classes := fs.Int("classes", 1000, "outputs of the last layer (dlib_resnet29: 128 unless set)")
 	pos, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
@@ -34,6 +35,11 @@ func cmdLayers(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadFile
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "classes" })
+	if !explicit && spec.Head().Out > 0 { // dlib_resnet29: its 128-value embedding
+		*classes = spec.Head().Out
 	}
 	spec.Head().Out = *classes
 	ls, err := spec.Layers(*size, *size)

@@ -34,13 +34,19 @@ func TestLayersCommand(t *testing.T) {
 	if code := cli([]string{"layers", "vgg16"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "conv13  features.29   512×14×14") {
 		t.Errorf("vgg16: exit %d\n%s", code, out.String())
 	}
+	out.Reset()
+	if code := cli([]string{"layers", "dlib_resnet29", "--size", "150"}, &out, &errb); code != exitOK ||
+		!strings.Contains(out.String(), "128 classes") || !strings.Contains(out.String(), "conv256_down_out  conv256_down_out  256×2×2") ||
+		!strings.Contains(out.String(), "embedding         fc                128") {
+		t.Errorf("dlib_resnet29: exit %d\n%s", code, out.String())
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"layers", "resnet101"}, `unknown architecture "resnet101"`},
 		{[]string{"layers", "vgg16", "--size", "16"}, "a 16×16 input is too small for vgg16"},
-		{[]string{"layers"}, "layers takes one architecture: alexnet, resnet18"},
+		{[]string{"layers"}, "layers takes one architecture: alexnet, dlib_resnet29, resnet18"},
 		{[]string{"layers", "alexnet", "--classes", "0"}, "--classes 0: must be ≥ 1"},
 	} {
 		errb.Reset()

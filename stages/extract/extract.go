@@ -85,10 +85,18 @@ func allTaps() map[string][]string {
 		if err != nil {
 			continue
 		}
-		t := spec.Taps()
-		out[a] = t[:len(t)-1]
+		out[a] = layersOf(spec.Taps())
 	}
 	return out
+}
+
+// layersOf is an architecture's taps but the logits (dlib_resnet29's last
+// tap, its embedding, is a layer).
+func layersOf(taps []string) []string {
+	if taps[len(taps)-1] == "logits" {
+		return taps[:len(taps)-1]
+	}
+	return taps
 }
 
 // Validate reports unknown layer names (known to no architecture; the
@@ -260,8 +268,10 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 // requestedTaps checks p.Layers against the network's taps and returns the
 // taps to compute in network order, logits last if requested.
 func requestedTaps(m *model.Model, p *Params) ([]string, error) {
-	all := m.Taps()
-	layers := all[:len(all)-1]
+	layers := layersOf(m.Taps())
+	if p.Logits && len(layers) == len(m.Taps()) {
+		return nil, fmt.Errorf("extract: logits: %s has no logits; its last layer, %s, is extracted by listing it in layers", m.ArchName(), layers[len(layers)-1])
+	}
 	var bad []string
 	for _, l := range p.Layers {
 		if !slices.Contains(layers, l) {

@@ -346,3 +346,36 @@ stages:
 		t.Errorf("conv1 metadata %v", meta)
 	}
 }
+
+// TestDlibLayers extracts the face ResNet's (random twin's) stem, a stage
+// and its embedding, which is a layer there, at 112 px (about the smallest
+// input that keeps a pixel to conv256_down_out); logits: true is refused,
+// as the network has none.
+func TestDlibLayers(t *testing.T) {
+	dirs, err := runExperiment(t, `
+stages:
+  stim: {kind: extract-test-pixels, params: {size: 112}}
+  net: {kind: model, params: {arch: dlib_resnet29}}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: [embedding, conv1, conv64]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tap, shape := range map[string]string{"conv1": "32,53,53", "conv64": "64,13,13", "embedding": "128,1,1"} {
+		vals, cols, meta := readMatrix(t, filepath.Join(dirs["acts"], LayerFile(tap)))
+		if meta["shape"] != shape || meta["arch"] != "dlib_resnet29" || meta["level"] != LevelUnit || len(vals) != 5*cols {
+			t.Errorf("%s: metadata %v, %d values of %d columns", tap, meta, len(vals), cols)
+		}
+	}
+	m, err := model.Load(dirs["net"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := requestedTaps(m, &Params{Layers: []string{"conv1"}, Logits: true}); err == nil || !strings.Contains(err.Error(), "dlib_resnet29 has no logits") {
+		t.Errorf("logits: true: %v", err)
+	}
+}

@@ -7,15 +7,21 @@
 // # Parameters
 //
 //	arch     vgg16 (default) | vgg16_bn | alexnet | resnet18 | resnet34 |
-//	         resnet50 (torchvision's layout; `go run . layers ARCH` lists
-//	         the taps)
+//	         resnet50 (torchvision's layout) | dlib_resnet29 (dlib's face
+//	         ResNet as face-api runs it: 150 px RGB, normalize: none, a
+//	         128-value embedding for logits; see net) — `go run . layers
+//	         ARCH` lists the taps
 //	init     random (default) | checkpoint | train
 //	weights  the checkpoint file (init: checkpoint; required there): .pth,
 //	         .pt, .pth.tar (zip or legacy torch.save; bare state dict or one
 //	         under state_dict / model_state_dict / model; module. prefixes
-//	         removed) or .safetensors. It enters the key by content.
+//	         removed) or .safetensors; for dlib_resnet29 face-api's
+//	         TensorFlow.js weights manifest, its shards beside it (see
+//	         models/face-recognition). It enters the key by content (a
+//	         manifest's shards do not: they are recorded in the output).
 //	seed     random init: the seed (default 1)
-//	classes  random init: outputs of fc8 or fc (0, the default: 1000); checkpoint:
+//	classes  random init: outputs of fc8 or fc (0, the default: 1000;
+//	         dlib_resnet29: 128, the embedding); checkpoint:
 //	         read from the weights — 0 accepts whatever they hold, any other
 //	         value must agree with them
 //	widths   checkpoint: standard (default) requires torchvision's exact
@@ -83,9 +89,9 @@ const DefaultClasses = 1000
 
 // Params are the model stage's parameters.
 type Params struct {
-	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet resnet18 resnet34 resnet50" doc:"architecture in torchvision's layout"`
+	Arch    string      `yaml:"arch" oneof:"vgg16 vgg16_bn alexnet resnet18 resnet34 resnet50 dlib_resnet29" doc:"architecture in torchvision's layout, or dlib_resnet29 (dlib's face ResNet as face-api runs it)"`
 	Init    string      `yaml:"init" oneof:"random checkpoint train" doc:"random: torchvision's initialisation from seed (the untrained network); checkpoint: weights from a file; train: weights of a train stage (input train)"`
-	Weights stages.Path `yaml:"weights" doc:"init: checkpoint: the PyTorch (.pth, .pt, .pth.tar) or safetensors file"`
+	Weights stages.Path `yaml:"weights" doc:"init: checkpoint: the PyTorch (.pth, .pt, .pth.tar) or safetensors file, or (dlib_resnet29) the tfjs weights manifest"`
 	Seed    int64       `yaml:"seed" min:"0" doc:"init: random: the seed"`
 	Classes int         `yaml:"classes" min:"0" max:"10000000" doc:"number of outputs; 0: 1000 for random init, the checkpoint's own for checkpoint init (another value must agree with the checkpoint)"`
 	Widths  string      `yaml:"widths" oneof:"standard any" doc:"init: checkpoint: standard requires torchvision's layer widths; any accepts other widths consistent with the architecture"`
@@ -155,7 +161,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if p.Init == "random" { // stored lean: see the package doc
 		classes := p.Classes
 		if classes == 0 {
-			classes = DefaultClasses
+			classes = defaultClasses(spec)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -218,7 +224,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 
 // Layers returns the architecture that a model stage's parameters
 // (upstream, as stages.InputChecker receives them) name and its layers:
-// every tap but the logits. ok is false if upstream is not a model stage's
+// every tap but the logits (dlib_resnet29: every tap, embedding included). ok is false if upstream is not a model stage's
 // parameters or names no known architecture (the model stage reports that).
 func Layers(upstream any) (arch string, layers []string, ok bool) {
 	p, isModel := upstream.(*Params)
@@ -230,7 +236,19 @@ func Layers(upstream any) (arch string, layers []string, ok bool) {
 		return "", nil, false
 	}
 	taps := spec.Taps()
-	return p.Arch, taps[:len(taps)-1], true
+	if spec.Head().Tap == "logits" { // dlib_resnet29's embedding is a layer
+		taps = taps[:len(taps)-1]
+	}
+	return p.Arch, taps, true
+}
+
+// defaultClasses is the architecture's own number of outputs (dlib_resnet29:
+// 128), or DefaultClasses for a classifier, whose Spec leaves it open.
+func defaultClasses(spec *net.Arch) int {
+	if n := spec.Head().Out; n > 0 {
+		return n
+	}
+	return DefaultClasses
 }
 
 // trainedWeights is the checkpoint of a train stage's epoch (-1: its last).
@@ -288,6 +306,16 @@ func loadCheckpoint(p *Params, spec *net.Arch) (*checkpoint.StateDict, int, erro
 	if err != nil {
 		return nil, 0, fmt.Errorf("model: %w", err)
 	}
+	if sd.Format == checkpoint.FormatTfjs {
+		params, err := net.FromTfjs(p.Arch, toNet(sd.Params))
+		if err != nil {
+			return nil, 0, fmt.Errorf("model: %s: %w", path, err)
+		}
+		sd.Params = make(map[string]checkpoint.Tensor, len(params))
+		for k, t := range params {
+			sd.Params[k] = checkpoint.Tensor(t)
+		}
+	}
 	if len(sd.Params) == 0 {
 		return nil, 0, fmt.Errorf("model: checkpoint %s holds no floating-point tensors (%s format): not a network's weights", path, sd.Format)
 	}
@@ -298,7 +326,7 @@ func loadCheckpoint(p *Params, spec *net.Arch) (*checkpoint.StateDict, int, erro
 	if classes == 0 {
 		classes = p.Classes
 		if classes == 0 {
-			classes = DefaultClasses
+			classes = defaultClasses(spec)
 		}
 	}
 	if p.Widths == "standard" {

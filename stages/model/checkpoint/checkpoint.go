@@ -10,7 +10,10 @@
 //   - the legacy torch.save format (_use_new_zipfile_serialization=False: magic
 //     number, protocol and sys_info pickles, the object pickle, the storage-key
 //     list and the raw storages);
-//   - safetensors (8-byte little-endian header length, JSON header, data).
+//   - safetensors (8-byte little-endian header length, JSON header, data);
+//   - TensorFlow.js weights manifests (JSON, with float32 or uint8, uint16
+//     or float16 quantised binary shards in the manifest's folder: see
+//     LoadTfjs).
 //
 // The file extension is ignored; the format is sniffed from the content.
 // Pickles are decoded with github.com/nlpodyssey/gopickle/pickle and a class
@@ -137,7 +140,8 @@ func (sd *StateDict) Check(want map[string][]int) error {
 	return result
 }
 
-// Load reads the checkpoint at path (.pt, .pth, .pth.tar, .bin, .safetensors:
+// Load reads the checkpoint at path (.pt, .pth, .pth.tar, .bin, .safetensors,
+// a tfjs manifest:
 // the format is sniffed from the content) and returns its state dict.
 func Load(path string) (*StateDict, error) {
 	f, err := os.Open(path)
@@ -151,6 +155,9 @@ func Load(path string) (*StateDict, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("checkpoint %s: not a regular file", path)
+	}
+	if isTfjsManifest(f, fi.Size()) {
+		return LoadTfjs(path)
 	}
 	sd, err := load(f, fi.Size())
 	if err != nil {

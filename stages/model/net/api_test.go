@@ -29,7 +29,7 @@ func TestSpecMatchesTorchvision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, arch := range Archs() {
+	for _, arch := range torchvisionArchs() {
 		spec, err := Spec(arch)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package net runs inference and training of torchvision-layout image
 // classification networks (VGG-16, VGG-16-BN, AlexNet, ResNet-18, -34 and
-// -50; training: VGG-16 and AlexNet) in pure Go, with gorgonia as the
+// -50; training: VGG-16 and AlexNet), and inference of dlib's face
+// recognition ResNet-29 (dlib_resnet29, from face-api's tfjs weights: see
+// dlib.go), in pure Go, with gorgonia as the
 // execution framework: each call builds a gorgonia expression graph of the
 // layers it needs and runs it on a tape machine, with gorgonia tensors as
 // values. The classifier is gorgonia's own ops (reshape, matrix product
@@ -31,7 +33,9 @@
 // cheap by working on fc6's input directly.
 //
 // Results agree with PyTorch 1.13 to ~1e-6 relative at every tap
-// (testdata/net/gen.py and gen_resnet.py make the reference fixtures).
+// (testdata/net/gen.py and gen_resnet.py make the reference fixtures), and
+// dlib_resnet29's with tfjs-core 4.22's cpu backend to ~1e-6
+// (testdata/faceapi/gen.mjs).
 //
 // Training (train.go, trainops.go): Scaled gives narrower variants of an
 // architecture, RandomInitArch initialises them, and a Trainer computes the
@@ -77,6 +81,10 @@ type Conv struct {
 	// NoBias marks a convolution without a bias (a ResNet's: bias=False,
 	// its BatchNorm supplies the shift).
 	NoBias bool
+	// Scale is the prefix of a per-channel scale layer after the
+	// convolution (dlib's affine, y = x·weight + bias: a folded batch
+	// norm), or "" for none.
+	Scale string
 }
 
 // Linear describes one fully connected layer of the classifier.
@@ -88,6 +96,8 @@ type Linear struct {
 	// In and Out are the input and output features; fc8's Out is the
 	// number of classes (0 in a Spec: it is chosen by Params' argument).
 	In, Out int
+	// NoBias marks a layer without a bias (dlib's fc_no_bias).
+	NoBias bool
 }
 
 // Param is one named entry of a state dict and its shape.
@@ -117,7 +127,7 @@ type Arch struct {
 
 // Archs lists the architecture names Spec knows.
 func Archs() []string {
-	return []string{"alexnet", "resnet18", "resnet34", "resnet50", "vgg16", "vgg16_bn"}
+	return []string{"alexnet", "dlib_resnet29", "resnet18", "resnet34", "resnet50", "vgg16", "vgg16_bn"}
 }
 
 // vgg16Cfg is torchvision's configuration "D" (0 = max pooling).
@@ -139,6 +149,8 @@ func Spec(arch string) (*Arch, error) {
 		return resnetSpec(arch, false, [4]int{3, 4, 6, 3}), nil
 	case "resnet50":
 		return resnetSpec(arch, true, [4]int{3, 4, 6, 3}), nil
+	case "dlib_resnet29":
+		return dlibSpec(), nil
 	}
 	return nil, fmt.Errorf("net: unknown architecture %q (known: %v)", arch, Archs())
 }
@@ -286,6 +298,9 @@ func (c Conv) params(ps []Param) []Param {
 		for _, s := range bnSuffixes {
 			ps = append(ps, Param{c.BN + "." + s, []int{c.Out}})
 		}
+	}
+	if c.Scale != "" {
+		ps = append(ps, Param{c.Scale + ".weight", []int{c.Out}}, Param{c.Scale + ".bias", []int{c.Out}})
 	}
 	return ps
 }

@@ -23,6 +23,11 @@ import (
 //     nonlinearity="relu") as VGG's (no conv biases); BatchNorm weight 1,
 //     bias 0, running mean 0, variance 1; fc PyTorch's Linear default, as
 //     AlexNet's layers: weight and bias U(−b, b) with b = 1/√in.
+//   - dlib_resnet29 (whose trainer, dlib, has its own scheme): the same as
+//     the ResNets' — conv weights N(0, √(2/fan_out)), conv biases 0, scale
+//     layers weight 1, bias 0 (BatchNorm's identity), fc (no bias) weight
+//     U(−b, b), b = 1/√256 — so that the untrained twin differs from the
+//     torchvision ResNets' only in topology.
 //
 // The values are drawn from math/rand/v2's PCG seeded with seed, parameter
 // by parameter in state-dict order, so they are deterministic for a seed.
@@ -102,8 +107,13 @@ func randomInit(a *Arch, seed uint64, fanIn bool) (map[string]Tensor, error) {
 	if r := a.Res; r != nil {
 		conv := func(c Conv) {
 			normal(params[c.Prefix+".weight"].Data, math.Sqrt(2/float64(c.Out*c.Kernel*c.Kernel)))
-			fill(params[c.BN+".weight"].Data, 1)
-			fill(params[c.BN+".running_var"].Data, 1)
+			if c.BN != "" {
+				fill(params[c.BN+".weight"].Data, 1)
+				fill(params[c.BN+".running_var"].Data, 1)
+			}
+			if c.Scale != "" {
+				fill(params[c.Scale+".weight"].Data, 1)
+			}
 		}
 		conv(r.Stem)
 		for _, b := range r.Blocks {

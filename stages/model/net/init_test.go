@@ -13,7 +13,7 @@ func TestRandomInitFollowsTorchvision(t *testing.T) {
 	if testing.Short() {
 		t.Skip("draws 400M values")
 	}
-	for _, arch := range Archs() {
+	for _, arch := range torchvisionArchs() {
 		const classes = 2137
 		p, err := RandomInit(arch, classes, 7)
 		if err != nil {

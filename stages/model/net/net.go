@@ -163,7 +163,8 @@ func New(arch string, params map[string]Tensor) (_ *Net, err error) {
 
 // newConvLayer packs a convolution's weights, folding an eval-mode
 // BatchNorm into them: BN(conv(x)) = conv(x)·s + (β − μ·s) with
-// s = γ/√(σ²+ε), computed in float64.
+// s = γ/√(σ²+ε), computed in float64; likewise a scale layer:
+// (conv(x) + b)·s + t.
 func newConvLayer(c Conv, params map[string]Tensor) *convLayer {
 	w := params[c.Prefix+".weight"].Data
 	b := params[c.Prefix+".bias"].Data // nil without a bias: 0
@@ -183,6 +184,24 @@ func newConvLayer(c Conv, params map[string]Tensor) *convLayer {
 				bias = float64(b[o])
 			}
 			fb[o] = float32((bias-float64(mean[o]))*s + float64(beta[o]))
+		}
+		w, b = fw, fb
+	}
+	if c.Scale != "" { // (conv(x) + b)·s + t
+		sw, sb := params[c.Scale+".weight"].Data, params[c.Scale+".bias"].Data
+		k := c.In * c.Kernel * c.Kernel
+		fw := make([]float32, len(w))
+		fb := make([]float32, c.Out)
+		for o := 0; o < c.Out; o++ {
+			s := float64(sw[o])
+			for j := o * k; j < (o+1)*k; j++ {
+				fw[j] = float32(float64(w[j]) * s)
+			}
+			bias := 0.0
+			if b != nil {
+				bias = float64(b[o])
+			}
+			fb[o] = float32(bias*s + float64(sb[o]))
 		}
 		w, b = fw, fb
 	}

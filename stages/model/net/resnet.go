@@ -16,18 +16,33 @@ import (
 // each but the last, shortcut the identity or, where the stride or width
 // changes, the 1×1 convolution + BN downsample.
 //
+// dlib_resnet29 (dlib.go) is a ResNet too: convolutions with biases and
+// scale layers (Conv.Scale) instead of BatchNorm, an unpadded stem
+// (StemPoolPad 0, InputMean), average-pooling shortcuts (Block.PoolDown)
+// and a linear layer without bias (Linear.NoBias).
+//
 // Its taps are conv1 (after the stem's ReLU, before the max pooling, as a
 // VGG convN is before its pooling), every block by module path (layer3.1,
 // after its final ReLU), every stage (layer3, the same values as its last
 // block), avgpool (N×C, flattened) and logits.
 type ResNet struct {
-	// Stem is conv1 + bn1; its Pool and PoolStride are 3 and 2 (padding 1,
-	// see stemPoolPad).
+	// Stem is conv1 + bn1; its Pool and PoolStride are 3 and 2 (padding
+	// StemPoolPad).
 	Stem Conv
 	// Blocks are the residual blocks in order.
 	Blocks []Block
 	// FC is fc (Tap "logits"); Out is the number of classes.
 	FC Linear
+	// StemPoolPad is the padding of the stem's max pooling (torchvision:
+	// 1; dlib: 0).
+	StemPoolPad int
+	// StemModule is the module the stem's tap is the output of, as Layers
+	// names it ("relu").
+	StemModule string
+	// InputMean, where non-zero, is subtracted from each input channel
+	// before the stem; it is folded into the stem's bias (exact only for an
+	// unpadded stem, as dlib's is: a padded border would see −mean).
+	InputMean [3]float64
 }
 
 // Block is one BasicBlock (two 3×3 convolutions) or Bottleneck (1×1, 3×3,
@@ -40,17 +55,21 @@ type Block struct {
 	Convs []Conv
 	// Down is downsample.0 + downsample.1, nil for an identity shortcut.
 	Down *Conv
+	// PoolDown marks dlib's down-sampling shortcut (Down is then nil): a
+	// 2×2 average pooling of stride 2 (no padding) with zero channels
+	// appended up to the block's width; F's output, one pixel smaller
+	// where the input side is even, is zero-padded at the bottom and right
+	// to the pooled size before the sum.
+	PoolDown bool
 }
-
-// stemPoolPad is the padding of the stem's MaxPool2d(3, 2, padding=1).
-const stemPoolPad = 1
 
 // resnetSpec follows torchvision's ResNet and _make_layer: stage s has
 // planes 64·2^s, stride 2 on its first block from layer2 on, and a
 // downsample branch where the stride or the width (planes·expansion)
 // changes.
 func resnetSpec(name string, bottleneck bool, depth [4]int) *Arch {
-	r := &ResNet{Stem: Conv{Tap: "conv1", Prefix: "conv1", BN: "bn1", In: 3, Out: 64, Kernel: 7, Stride: 2, Pad: 3, Pool: 3, PoolStride: 2, NoBias: true}}
+	r := &ResNet{Stem: Conv{Tap: "conv1", Prefix: "conv1", BN: "bn1", In: 3, Out: 64, Kernel: 7, Stride: 2, Pad: 3, Pool: 3, PoolStride: 2, NoBias: true},
+		StemPoolPad: 1, StemModule: "relu"}
 	exp := 1
 	if bottleneck {
 		exp = 4
@@ -110,9 +129,11 @@ func (r *ResNet) params(classes int) []Param {
 			ps = b.Down.params(ps)
 		}
 	}
-	return append(ps,
-		Param{r.FC.Prefix + ".weight", []int{classes, r.FC.In}},
-		Param{r.FC.Prefix + ".bias", []int{classes}})
+	ps = append(ps, Param{r.FC.Prefix + ".weight", []int{classes, r.FC.In}})
+	if !r.FC.NoBias {
+		ps = append(ps, Param{r.FC.Prefix + ".bias", []int{classes}})
+	}
+	return ps
 }
 
 // Stage kinds of a ResNet: what computes the tap of the same index.
@@ -163,15 +184,19 @@ func (r *ResNet) size(s resStage, h, w int) (int, int, string) {
 		return h, w, r.Stem.Tap
 	case stBlock:
 		if s.block == 0 {
-			h, w = outSize(h, r.Stem.Pool, r.Stem.PoolStride, stemPoolPad), outSize(w, r.Stem.Pool, r.Stem.PoolStride, stemPoolPad)
+			h, w = outSize(h, r.Stem.Pool, r.Stem.PoolStride, r.StemPoolPad), outSize(w, r.Stem.Pool, r.Stem.PoolStride, r.StemPoolPad)
 			if h < 1 || w < 1 {
 				return h, w, "maxpool"
 			}
 		}
+		h0, w0 := h, w
 		for _, c := range r.Blocks[s.block].Convs {
 			if conv(c); h < 1 || w < 1 {
 				return h, w, c.Tap
 			}
+		}
+		if r.Blocks[s.block].PoolDown {
+			h, w = outSize(h0, 2, 2, 0), outSize(w0, 2, 2, 0)
 		}
 	}
 	return h, w, s.tap
@@ -225,7 +250,7 @@ func (a *Arch) Layers(h, w int) ([]Layer, error) {
 			l := Layer{Tap: s.tap, Module: s.tap, Shape: []int{c, h, w}}
 			switch s.kind {
 			case stStem:
-				l.Module = "relu"
+				l.Module = r.StemModule
 			case stFC:
 				l.Module = r.FC.Prefix
 			}

@@ -10,10 +10,11 @@ import (
 
 // resLayers are a loaded ResNet's layers.
 type resLayers struct {
-	stem   *convLayer
-	blocks []*blockLayer
-	fc     *fcLayer
-	stages []resStage // one per tap
+	stem    *convLayer
+	poolPad int // the stem's max pooling's
+	blocks  []*blockLayer
+	fc      *fcLayer
+	stages  []resStage // one per tap
 }
 
 // blockLayer is a residual block with packed weights.
@@ -35,8 +36,17 @@ func resnetWidths(r *ResNet, params map[string]Tensor, check func(string, ...int
 		} else if t, ok := params[c.Prefix+".weight"]; ok && len(t.Shape) > 0 && t.Shape[0] >= 1 {
 			c.Out = t.Shape[0] // mis-shaped, but keep checking what follows
 		}
-		for _, s := range bnSuffixes {
-			check(c.BN+"."+s, c.Out)
+		if c.BN != "" {
+			for _, s := range bnSuffixes {
+				check(c.BN+"."+s, c.Out)
+			}
+		}
+		if c.Scale != "" {
+			check(c.Scale+".weight", c.Out)
+			check(c.Scale+".bias", c.Out)
+		}
+		if !c.NoBias {
+			check(c.Prefix+".bias", c.Out)
 		}
 		return c.Out
 	}
@@ -48,6 +58,10 @@ func resnetWidths(r *ResNet, params map[string]Tensor, check func(string, ...int
 			x = conv(&b.Convs[j], x)
 		}
 		switch {
+		case b.PoolDown:
+			if in > 0 && x > 0 && x < in {
+				problem("%s: down-sampling shortcut pads %d channels with zeros, but its last convolution has fewer, %d", b.Tap, in, x)
+			}
 		case b.Down != nil:
 			if d := conv(b.Down, in); d > 0 && x > 0 && d != x {
 				problem("%s: downsample has %d channels, its last convolution %d", b.Tap, d, x)
@@ -63,12 +77,18 @@ func resnetWidths(r *ResNet, params map[string]Tensor, check func(string, ...int
 	} else if t, ok := params[r.FC.Prefix+".weight"]; ok && len(t.Shape) == 2 && t.Shape[0] >= 1 {
 		r.FC.Out = t.Shape[0]
 	}
-	check(r.FC.Prefix+".bias", r.FC.Out)
+	if !r.FC.NoBias {
+		check(r.FC.Prefix+".bias", r.FC.Out)
+	}
 }
 
 // newResLayers packs a checked ResNet's weights.
 func newResLayers(r *ResNet, params map[string]Tensor) *resLayers {
-	l := &resLayers{stem: newConvLayer(r.Stem, params), stages: r.stages()}
+	stemParams := params
+	if r.InputMean != ([3]float64{}) {
+		stemParams = foldInputMean(r.Stem, r.InputMean, params)
+	}
+	l := &resLayers{stem: newConvLayer(r.Stem, stemParams), poolPad: r.StemPoolPad, stages: r.stages()}
 	for _, b := range r.Blocks {
 		bl := &blockLayer{Block: b}
 		for _, c := range b.Convs {
@@ -80,7 +100,36 @@ func newResLayers(r *ResNet, params map[string]Tensor) *resLayers {
 		l.blocks = append(l.blocks, bl)
 	}
 	l.fc = &fcLayer{Linear: r.FC, w: params[r.FC.Prefix+".weight"].Data, b: params[r.FC.Prefix+".bias"].Data}
+	if r.FC.NoBias {
+		l.fc.b = make([]float32, r.FC.Out)
+	}
 	return l
+}
+
+// foldInputMean returns params with the stem's bias replaced by
+// b − Σ_{c,ky,kx} W[o,c,ky,kx]·mean[c] (float64 sums), so that the stem
+// applied to x equals it applied to x − mean (exact for an unpadded
+// convolution; BN or scale layers act after it and are folded later).
+func foldInputMean(c Conv, mean [3]float64, params map[string]Tensor) map[string]Tensor {
+	w := params[c.Prefix+".weight"].Data
+	b := make([]float32, c.Out)
+	copy(b, params[c.Prefix+".bias"].Data)
+	kk := c.Kernel * c.Kernel
+	for o := range b {
+		s := float64(b[o])
+		for ch := 0; ch < c.In; ch++ {
+			for _, v := range w[(o*c.In+ch)*kk : (o*c.In+ch+1)*kk] {
+				s -= float64(v) * mean[ch]
+			}
+		}
+		b[o] = float32(s)
+	}
+	out := make(map[string]Tensor, len(params))
+	for k, v := range params {
+		out[k] = v
+	}
+	out[c.Prefix+".bias"] = Tensor{Shape: []int{c.Out}, Data: b}
+	return out
 }
 
 // buildResNet adds the graph of a ResNet's stages start…last to x.
@@ -93,7 +142,7 @@ func (n *Net) buildResNet(x *G.Node, start, last int, want []bool, st *runState)
 			x, err = G.ApplyOp(&convOp{layer: r.stem, st: st}, x)
 		case stBlock:
 			if stage.block == 0 {
-				x, err = G.ApplyOp(&maxPoolOp{after: r.stem.Tap, k: r.stem.Pool, s: r.stem.PoolStride, pad: stemPoolPad, st: st}, x)
+				x, err = G.ApplyOp(&maxPoolOp{after: r.stem.Tap, k: r.stem.Pool, s: r.stem.PoolStride, pad: r.poolPad, st: st}, x)
 			}
 			if err == nil {
 				x, err = G.ApplyOp(&blockOp{layer: r.blocks[stage.block], st: st}, x)
@@ -157,6 +206,9 @@ func (op *blockOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 		return nil, fmt.Errorf("%v: expected a 4-D input shape, got %v", op, in[0])
 	}
 	h, w := s[2], s[3]
+	if op.layer.PoolDown {
+		return tensor.Shape{s[0], op.out(), outSize(h, 2, 2, 0), outSize(w, 2, 2, 0)}, nil
+	}
 	for _, c := range op.layer.convs {
 		h, w = outSize(h, c.Kernel, c.Stride, c.Pad), outSize(w, c.Kernel, c.Stride, c.Pad)
 	}
@@ -187,6 +239,9 @@ func (op *blockOp) Do(in ...G.Value) (v G.Value, err error) {
 // forward computes the block for n images of In×h×w, its intermediate
 // activations taken from mem and given back.
 func (b *blockLayer) forward(mem *arena, in []float32, n, h, w int) (out []float32, oh, ow int, err error) {
+	if b.PoolDown {
+		return b.forwardPoolDown(mem, in, n, h, w)
+	}
 	short := in
 	if b.down != nil {
 		if short, _, _, err = b.down.forwardWith(mem, in, n, h, w, false, nil); err != nil {
@@ -209,4 +264,53 @@ func (b *blockLayer) forward(mem *arena, in []float32, n, h, w int) (out []float
 	out, oh, ow, err = b.convs[last].forwardWith(mem, x, n, xh, xw, true, short)
 	mem.put(x)
 	return out, oh, ow, err
+}
+
+// forwardPoolDown is forward for dlib's down-sampling block:
+// ReLU(pad(F(x)) + pool(x)), pool the 2×2/2 average with zero channels
+// appended, pad zero rows and columns at the bottom and right of F's
+// output up to the pooled size (see Block.PoolDown).
+func (b *blockLayer) forwardPoolDown(mem *arena, in []float32, n, h, w int) (out []float32, oh, ow int, err error) {
+	cin, cout := b.convs[0].In, b.convs[len(b.convs)-1].Out
+	oh, ow = outSize(h, 2, 2, 0), outSize(w, 2, 2, 0)
+	x, xh, xw := in, h, w
+	for i, c := range b.convs {
+		y, yh, yw, err := c.forwardWith(mem, x, n, xh, xw, i < len(b.convs)-1, nil)
+		if i > 0 {
+			mem.put(x)
+		}
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		x, xh, xw = y, yh, yw
+	}
+	defer mem.put(x)
+	if xh > oh || xw > ow || xh < oh-1 || xw < ow-1 {
+		return nil, 0, 0, fmt.Errorf("%s: residual branch is %d×%d, the pooled shortcut %d×%d", b.Tap, xh, xw, oh, ow)
+	}
+	out = mem.get(n * cout * oh * ow)
+	for img := 0; img < n; img++ {
+		for c := 0; c < cout; c++ {
+			dst := out[(img*cout+c)*oh*ow:][:oh*ow]
+			f := x[(img*cout+c)*xh*xw:][:xh*xw]
+			var src []float32
+			if c < cin {
+				src = in[(img*cin+c)*h*w:][:h*w]
+			}
+			for y := 0; y < oh; y++ {
+				for xx := 0; xx < ow; xx++ {
+					var v float32
+					if src != nil {
+						i := 2*y*w + 2*xx
+						v = (src[i] + src[i+1] + src[i+w] + src[i+w+1]) / 4
+					}
+					if y < xh && xx < xw {
+						v += f[y*xw+xx]
+					}
+					dst[y*ow+xx] = max(v, 0)
+				}
+			}
+		}
+	}
+	return out, oh, ow, nil
 }

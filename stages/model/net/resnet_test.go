@@ -104,7 +104,7 @@ func must(a *Arch, err error) *Arch {
 // shapes (with the fixture's widths), against torchvision's full-size
 // shapes at 224 px, and its modules.
 func TestLayers(t *testing.T) {
-	for _, arch := range Archs() {
+	for _, arch := range torchvisionArchs() {
 		f := readFixture(t, arch)
 		nt, err := New(arch, f.params())
 		if err != nil {
