@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,11 +37,34 @@ type Canonical struct {
 }
 
 // canonicalParams encodes a decoded parameter struct (see stages.Kind).
+// The files a parameter's file reads (stages.Companions) enter it under
+// the key "companions": parameter key → their digests in order.
 func canonicalParams(params any, dir string, d PathDigester) (Canonical, error) {
 	var c Canonical
 	v, err := canonicalValue(reflect.ValueOf(params), "", dir, d, &c.Files)
 	if err != nil {
 		return c, err
+	}
+	if cp, ok := params.(stages.Companions); ok {
+		deps, err := cp.Companions()
+		if err != nil {
+			return c, err
+		}
+		sums := map[string][]string{}
+		for _, key := range slices.Sorted(maps.Keys(deps)) {
+			for i, p := range deps[key] {
+				name := fmt.Sprintf("%s (file %d it reads)", key, i+1)
+				sum, err := d.Path(string(p))
+				if err != nil {
+					return c, &pathError{param: key, err: err}
+				}
+				c.Files = append(c.Files, FileParam{Param: name, Path: relPath(dir, string(p)), Digest: sum})
+				sums[key] = append(sums[key], sum)
+			}
+		}
+		if m, ok := v.(map[string]any); ok && len(sums) > 0 {
+			m["companions"] = sums
+		}
 	}
 	c.JSON, err = json.Marshal(v)
 	return c, err

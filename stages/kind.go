@@ -105,6 +105,14 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// Companions is implemented by parameter structs whose files read other
+// files (a TensorFlow.js manifest its weight shards): Companions lists
+// those, by the parameter's key, so that they enter the stage's key by
+// content as the parameter's own file does.
+type Companions interface {
+	Companions() (map[string][]Path, error)
+}
+
 // Validator is implemented by parameter structs with rules beyond the tags.
 // Validate reports every problem, not only the first.
 type Validator interface {

@@ -122,6 +122,23 @@ func (p *Params) Validate() []stages.FieldError {
 	return errs
 }
 
+// Companions are the files the weights file reads (a tfjs manifest's
+// shards), which enter the key with it.
+func (p *Params) Companions() (map[string][]stages.Path, error) {
+	if p.Init != "checkpoint" || p.Weights == "" {
+		return nil, nil
+	}
+	files, err := checkpoint.Companions(string(p.Weights))
+	if err != nil || len(files) == 0 {
+		return nil, err
+	}
+	out := make([]stages.Path, len(files))
+	for i, f := range files {
+		out[i] = stages.Path(f)
+	}
+	return map[string][]stages.Path{"weights": out}, nil
+}
+
 // Kind is the `model` stage kind.
 type Kind struct{}
 

@@ -99,6 +99,46 @@ func LoadTfjs(path string) (*StateDict, error) {
 	return sd, nil
 }
 
+// Companions lists the files a checkpoint at path reads besides itself:
+// the weight shards of a TensorFlow.js manifest (absolute, in manifest
+// order), none for any other format. A shard path that leaves the
+// manifest's folder is an error.
+func Companions(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	tfjs := fi.Mode().IsRegular() && isTfjsManifest(f, fi.Size())
+	f.Close()
+	if !tfjs {
+		return nil, nil
+	}
+	b, err := readManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := decodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("tfjs manifest %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	var out []string
+	for _, g := range groups {
+		for _, shard := range g.Paths {
+			if !filepath.IsLocal(shard) {
+				return nil, fmt.Errorf("tfjs manifest %s: shard %q leaves the manifest's folder", path, shard)
+			}
+			out = append(out, filepath.Join(dir, shard))
+		}
+	}
+	return out, nil
+}
+
 func readManifest(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
