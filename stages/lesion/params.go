@@ -7,6 +7,7 @@ import (
 
 	"selectivity/stages"
 	"selectivity/stages/model"
+	"selectivity/stages/model/net"
 )
 
 // Params are the lesion kind's parameters.
@@ -58,7 +59,15 @@ func (p *Params) Validate() []stages.FieldError {
 // anything runs.
 func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
 	arch, layers, ok := model.Layers(upstream)
-	if slot != "model" || !ok || p.Layer == "" || slices.Contains(layers, p.Layer) {
+	if slot != "model" || !ok {
+		return nil
+	}
+	// The task is the network's own classification: an embedding network
+	// (dlib_resnet29) has none to lose.
+	if spec, err := net.Spec(arch); err == nil && spec.Head().Tap != "logits" {
+		return []stages.FieldError{{Field: "layer", Msg: fmt.Sprintf("%s has no classification head (its last layer is the %s), so lesions have no task loss to measure", arch, spec.Head().Tap)}}
+	}
+	if p.Layer == "" || slices.Contains(layers, p.Layer) {
 		return nil
 	}
 	return []stages.FieldError{{Field: "layer", Msg: fmt.Sprintf("%s has no layer %q; its layers: %s", arch, p.Layer, strings.Join(layers, ", "))}}

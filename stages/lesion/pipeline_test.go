@@ -160,4 +160,10 @@ stages:
 	if err == nil || !strings.Contains(err.Error(), `params.layer: resnet34 has no layer "conv13"; its layers: conv1, layer1.0`) {
 		t.Errorf("conv13 on resnet34: %v", err)
 	}
+	b, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(b), "arch: resnet34", "arch: dlib_resnet29", 1)), 0o644)
+	_, err = pipeline.Load(file, pipeline.LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), `dlib_resnet29 has no classification head (its last layer is the embedding)`) {
+		t.Errorf("lesion of an embedding network: %v", err)
+	}
 }
