@@ -14,8 +14,8 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/model"
-	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/stimuli"
 )
 

@@ -16,7 +16,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/stimuli"
 )
 

@@ -76,7 +76,7 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/model/net"
 )
 

@@ -21,7 +21,7 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/model/net"
 )
 

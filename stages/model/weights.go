@@ -15,7 +15,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/model/net"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/model"
-	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
 	"selectivity/stages/train"
 

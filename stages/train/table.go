@@ -7,8 +7,8 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
-	"selectivity/stages/model/checkpoint"
 	"selectivity/stages/model/net"
 )
 

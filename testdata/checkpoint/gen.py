@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the reference checkpoints for stages/model/checkpoint tests.
+"""Generate the reference checkpoints for stages/internal/checkpoint tests.
 
 Run from the repository root:  python3 testdata/checkpoint/gen.py
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"selectivity/stages/model/checkpoint"
+	"selectivity/stages/internal/checkpoint"
 )
 
 const (
