@@ -107,6 +107,7 @@ func (r *runner) prepare(ctx context.Context, t *task) (int, error) {
 type forwardFrom struct {
 	nt         *net.Net
 	layer      string
+	head       string // the tap of the network's output
 	acts, work []float32
 	n, c, h, w int
 }
@@ -122,7 +123,7 @@ func (f *forwardFrom) Logits(ctx context.Context, channels []int, dst []float32)
 			clear(f.work[(i*f.c+k)*hw : (i*f.c+k+1)*hw])
 		}
 	}
-	err := f.nt.ForwardFrom(ctx, f.layer, f.work, f.n, f.c, f.h, f.w, []string{"logits"}, func(_ string, data []float32, c, _, _ int) error {
+	err := f.nt.ForwardFrom(ctx, f.layer, f.work, f.n, f.c, f.h, f.w, []string{f.head}, func(_ string, data []float32, c, _, _ int) error {
 		if cap(dst) < len(data) {
 			dst = make([]float32, len(data))
 		}
@@ -138,7 +139,7 @@ func (f *forwardFrom) Logits(ctx context.Context, channels []int, dst []float32)
 func (r *runner) evaluate(ctx context.Context, t *task, sets [][]int, bar stages.Bar) ([]score, error) {
 	sums := make([]float64, len(sets))
 	correct := make([]int, len(sets))
-	var logits []float32
+	var logits, cos []float32
 	run := func(first, n int, e evaluator) error {
 		labels := t.labels[first : first+n]
 		for s, set := range sets {
@@ -149,7 +150,15 @@ func (r *runner) evaluate(ctx context.Context, t *task, sets [][]int, bar stages
 			if logits, err = e.Logits(ctx, set, logits); err != nil {
 				return fmt.Errorf("lesion: %w", err)
 			}
-			ce, ok := stats.CrossEntropy(logits, labels, r.classes)
+			if s == 0 && t.capture != nil {
+				t.capture(first, logits)
+			}
+			out, classes := logits, r.classes
+			if t.centroids != nil {
+				cos = cosineLogits(logits, r.classes, t.centroids, t.k, t.scale, cos)
+				out, classes = cos, t.k
+			}
+			ce, ok := stats.CrossEntropy(out, labels, classes)
 			sums[s] += ce
 			correct[s] += ok
 			if first+n == len(t.labels) && bar != nil {
@@ -169,7 +178,7 @@ func (r *runner) evaluate(ctx context.Context, t *task, sets [][]int, bar stages
 		}
 	} else {
 		err := r.chunkActs(ctx, t, func(first, n int, acts []float32, c, h, w int) error {
-			f := &forwardFrom{nt: r.nt, layer: r.layer, acts: acts, work: make([]float32, len(acts)), n: n, c: c, h: h, w: w}
+			f := &forwardFrom{nt: r.nt, layer: r.layer, head: r.nt.Arch().Head().Tap, acts: acts, work: make([]float32, len(acts)), n: n, c: c, h: h, w: w}
 			return run(first, n, f)
 		})
 		if err != nil {

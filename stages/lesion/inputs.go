@@ -19,6 +19,9 @@ type inputs struct {
 	tasks []*task
 	fast  bool   // the last convolution: net.Lesioner
 	path  string // "lesioner" or "forward_from"
+	// centroids: the network has no classification head; the tasks are
+	// nearest identity centroids (centroids.go).
+	centroids bool
 }
 
 func (in *inputs) close() {
@@ -77,6 +80,12 @@ func readInputs(job *stages.Job, p *Params) (_ *inputs, err error) {
 	if in.fast = arch.Res == nil && p.Layer == arch.Convs[len(arch.Convs)-1].Tap; in.fast {
 		in.path = "lesioner"
 	}
+	if in.centroids = arch.Head().Tap != "logits"; in.centroids {
+		if p.ClassFrom != "order" || oin != nil && p.ObjectClassFrom != "order" {
+			return nil, fmt.Errorf("lesion: %s has no classification head: its task is the nearest identity centroid; set class_from (and object_class_from) to order", arch.Name)
+		}
+		in.path += ", nearest centroid"
+	}
 	modelNames, err := mdl.ClassNames()
 	if err != nil {
 		return nil, fmt.Errorf("lesion: %s: %w", mIn.Stage, err)
@@ -104,6 +113,12 @@ type task struct {
 	labels []int
 	labSrc string // "identity via map", …
 	evals  []evaluator
+	// The nearest-centroid task (centroids.go): k centroids of the head's
+	// width, the cosine scale; capture receives the intact outputs.
+	centroids []float32
+	k         int
+	scale     float64
+	capture   func(first int, out []float32)
 }
 
 // score is a task's loss and accuracy under one lesion.

@@ -45,6 +45,17 @@
 // network from there (exact, but each lesion costs the layers after the
 // tap).
 //
+// # Networks without a classification head
+//
+// A network whose last layer is an embedding (dlib_resnet29's 128-value
+// face descriptor) has no output classes to lose. Its task is then the
+// nearest identity centroid (centroids.go): classes are the task images'
+// names in order (class_from: order, required), each identity's centroid
+// is the normalised mean of the intact network's unit-length embeddings of
+// its images, and an image's logits are centroid_scale (default 10) times
+// its embedding's cosine with each centroid. The loss and accuracy below
+// are those of these logits, the centroids staying the intact network's.
+//
 // # Measures
 //
 // Per task: loss = mean over the task images of the cross-entropy over the
@@ -142,6 +153,11 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	for _, t := range tasks {
 		if channels, err = ev.prepare(ctx, t); err != nil {
 			return err
+		}
+		if in.centroids {
+			if err := ev.centroidTask(ctx, t, p.CentroidScale); err != nil {
+				return err
+			}
 		}
 	}
 	arch := nt.Arch().Name

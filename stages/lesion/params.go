@@ -24,14 +24,16 @@ type Params struct {
 	GroupSize       int         `yaml:"group_size" min:"1" max:"100000" doc:"greedy: kernels added per step"`
 	Batch           int         `yaml:"batch" min:"1" max:"4096" doc:"images per forward pass"`
 	Chunk           int         `yaml:"chunk" min:"1" max:"1000000" doc:"images whose layer activations are held at once"`
+	CentroidScale   float64     `yaml:"centroid_scale" min:"0" doc:"networks without a classification head (an embedding): the cosine-softmax scale of the nearest-centroid task"`
 }
 
 // DefaultParams returns the defaults: conv13, identity labels through a
 // class map, object task by category through a class map, no greedy
-// (10 steps of 1 kernel when enabled), batches of 16, chunks of 128 images.
+// (10 steps of 1 kernel when enabled), batches of 16, chunks of 128 images,
+// a cosine scale of 10 for the nearest-centroid task.
 func DefaultParams() *Params {
 	return &Params{Layer: "conv13", Labels: "identity", ClassFrom: "map", ObjectLabels: "category", ObjectClassFrom: "map",
-		GreedySteps: 10, GroupSize: 1, Batch: 16, Chunk: 128}
+		GreedySteps: 10, GroupSize: 1, Batch: 16, Chunk: 128, CentroidScale: 10}
 }
 
 // Validate checks what the tags cannot.
@@ -62,10 +64,18 @@ func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
 	if slot != "model" || !ok {
 		return nil
 	}
-	// The task is the network's own classification: an embedding network
-	// (dlib_resnet29) has none to lose.
+	// Without a classification head (dlib_resnet29's embedding) the task is
+	// the nearest identity centroid, whose classes are the names in order.
 	if spec, err := net.Spec(arch); err == nil && spec.Head().Tap != "logits" {
-		return []stages.FieldError{{Field: "layer", Msg: fmt.Sprintf("%s has no classification head (its last layer is the %s), so lesions have no task loss to measure", arch, spec.Head().Tap)}}
+		var errs []stages.FieldError
+		for _, f := range []struct{ key, from string }{{"class_from", p.ClassFrom}, {"object_class_from", p.ObjectClassFrom}} {
+			if f.from != "order" && (f.key == "class_from" || p.ObjectClassMap != "" || f.from != "map") {
+				errs = append(errs, stages.FieldError{Field: f.key, Msg: fmt.Sprintf("%s has no classification head (its last layer is the %s): its task is the nearest identity centroid, whose classes are the names in order; set %s: order", arch, spec.Head().Tap, f.key)})
+			}
+		}
+		if len(errs) > 0 {
+			return errs
+		}
 	}
 	if p.Layer == "" || slices.Contains(layers, p.Layer) {
 		return nil

@@ -4,6 +4,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -161,9 +163,60 @@ stages:
 		t.Errorf("conv13 on resnet34: %v", err)
 	}
 	b, _ := os.ReadFile(file)
-	os.WriteFile(file, []byte(strings.Replace(string(b), "arch: resnet34", "arch: dlib_resnet29", 1)), 0o644)
+	dlib := strings.Replace(string(b), "arch: resnet34", "arch: dlib_resnet29", 1)
+	os.WriteFile(file, []byte(strings.Replace(dlib, "params: {class_from: order}", "params: {layer: conv256, class_map: map.json}", 1)), 0o644)
+	os.WriteFile(filepath.Join(dir, "map.json"), []byte(`{"id001": 0, "id002": 1}`), 0o644)
 	_, err = pipeline.Load(file, pipeline.LoadOptions{})
-	if err == nil || !strings.Contains(err.Error(), `dlib_resnet29 has no classification head (its last layer is the embedding)`) {
-		t.Errorf("lesion of an embedding network: %v", err)
+	if err == nil || !strings.Contains(err.Error(), `params.class_from: dlib_resnet29 has no classification head (its last layer is the embedding): its task is the nearest identity centroid`) {
+		t.Errorf("an embedding network with a class map: %v", err)
+	}
+}
+
+// TestLesionFaceEmbedding: the shipped dlib face ResNet, which has no
+// classification head, is lesioned on the nearest-centroid task of its own
+// embeddings: intact it names almost every synthetic identity, and some
+// conv256 kernel hurts that when silenced.
+func TestLesionFaceEmbedding(t *testing.T) {
+	models, err := filepath.Abs("../../models/face-recognition")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := pipelinetest.Experiment(t, `
+stages:
+  ids:
+    kind: stimuli
+    params: {source: synthetic, identities: 8, images_per_identity: 3, image_size: 160, resize: 150, crop: 150, normalize: none, seed: 2}
+  net:
+    kind: model
+    params: {arch: dlib_resnet29, init: checkpoint, weights: `+models+`/face_recognition_model-weights_manifest.json}
+  les:
+    kind: lesion
+    inputs: {model: net, stimuli: ids}
+    params: {layer: conv256, class_from: order}
+`)
+	res := pipelinetest.MustRun(t, exp, pipelinetest.Options{})
+	r, err := arrowfile.Open(filepath.Join(res.Dirs["les"], "conv256.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	inc, err := arrowfile.Float64Column(r, "loss_increase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inc) != 256 {
+		t.Fatalf("%d kernels, want 256", len(inc))
+	}
+	acc, _ := arrowfile.Meta(r.Schema(), "intact_accuracy")
+	path, _ := arrowfile.Meta(r.Schema(), "path")
+	labels, _ := arrowfile.Meta(r.Schema(), "labels")
+	if a, _ := strconv.ParseFloat(acc, 64); a < 0.9 {
+		t.Errorf("intact nearest-centroid accuracy %s, want ≥ 0.9 (chance 1/8)", acc)
+	}
+	if path != "forward_from, nearest centroid" || !strings.Contains(labels, "nearest centroid (cosine × 10)") {
+		t.Errorf("path %q, labels %q", path, labels)
+	}
+	if m := slices.Max(inc); !(m > 0) {
+		t.Errorf("no kernel raises the loss (largest increase %v)", m)
 	}
 }
