@@ -90,6 +90,16 @@ func allTaps() map[string][]string {
 	return out
 }
 
+// resolve is arch's tap for a layer name: a tap, or the torchvision module
+// path it is the output of (net.Arch.Resolve).
+func resolve(arch, name string) (string, bool) {
+	spec, err := net.Spec(arch)
+	if err != nil {
+		return "", false
+	}
+	return spec.Resolve(name)
+}
+
 // layersOf is an architecture's taps but the logits (dlib_resnet29's last
 // tap, its embedding, is a layer).
 func layersOf(taps []string) []string {
@@ -109,8 +119,8 @@ func (p *Params) Validate() []stages.FieldError {
 	}
 	taps := allTaps()
 	known := func(l string) bool {
-		for _, t := range taps {
-			if slices.Contains(t, l) {
+		for _, a := range net.Archs() {
+			if _, ok := resolve(a, l); ok {
 				return true
 			}
 		}
@@ -141,7 +151,7 @@ func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
 	}
 	var bad []string
 	for _, l := range p.Layers {
-		if l != "logits" && !slices.Contains(layers, l) {
+		if t, ok := resolve(arch, l); l != "logits" && (!ok || !slices.Contains(layers, t)) {
 			bad = append(bad, strconv.Quote(l))
 		}
 	}
@@ -272,11 +282,13 @@ func requestedTaps(m *model.Model, p *Params) ([]string, error) {
 	if p.Logits && len(layers) == len(m.Taps()) {
 		return nil, fmt.Errorf("extract: logits: %s has no logits; its last layer, %s, is extracted by listing it in layers", m.ArchName(), layers[len(layers)-1])
 	}
-	var bad []string
+	var bad, want []string
 	for _, l := range p.Layers {
-		if !slices.Contains(layers, l) {
+		t, ok := resolve(m.ArchName(), l)
+		if !ok || !slices.Contains(layers, t) {
 			bad = append(bad, strconv.Quote(l))
 		}
+		want = append(want, t)
 	}
 	if len(bad) > 0 {
 		what := "is not a layer"
@@ -287,7 +299,7 @@ func requestedTaps(m *model.Model, p *Params) ([]string, error) {
 	}
 	var taps []string
 	for _, t := range layers {
-		if slices.Contains(p.Layers, t) {
+		if slices.Contains(want, t) {
 			taps = append(taps, t)
 		}
 	}

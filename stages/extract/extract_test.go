@@ -379,3 +379,38 @@ stages:
 		t.Errorf("logits: true: %v", err)
 	}
 }
+
+// TestModulePaths: a layer may be named by the torchvision module whose
+// output it is, as thingsvision names layers: features.29 is VGG-16's
+// conv13 after its ReLU, and its values are conv13's.
+func TestModulePaths(t *testing.T) {
+	exp := func(layers string) string {
+		return `
+stages:
+  stim: {kind: extract-test-pixels, params: {size: 40}}
+  net: {kind: model, params: {arch: vgg16, classes: 7}}
+  acts:
+    kind: extract
+    inputs: {stimuli: stim, model: net}
+    params: {layers: ` + layers + `}
+`
+	}
+	byModule, err := runExperiment(t, exp("[features.29, features.3]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byTap, err := runExperiment(t, exp("[conv13, conv2]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tap := range []string{"conv13", "conv2"} {
+		a, _, meta := readMatrix(t, filepath.Join(byModule["acts"], LayerFile(tap)))
+		b, _, _ := readMatrix(t, filepath.Join(byTap["acts"], LayerFile(tap)))
+		if meta["layer"] != tap || !slices.Equal(a, b) {
+			t.Errorf("%s by module path: layer %q, values equal %v", tap, meta["layer"], slices.Equal(a, b))
+		}
+	}
+	if _, err := runExperiment(t, exp("[features.30]")); err == nil || !strings.Contains(err.Error(), `vgg16 has no layer "features.30"`) {
+		t.Errorf("features.30 (a max pool, no tap): %v", err)
+	}
+}

@@ -228,6 +228,22 @@ type Layer struct {
 	Shape []int
 }
 
+// Resolve names a's tap for name: the tap itself ("conv13", "layer3.1"),
+// or the tap that is the output of the torchvision module name
+// ("features.29", VGG-16's conv13 after its ReLU; see Layer.Module).
+func (a *Arch) Resolve(name string) (string, bool) {
+	layers, err := a.Layers(224, 224)
+	if err != nil {
+		return "", false
+	}
+	for _, l := range layers {
+		if l.Tap == name || l.Module == name {
+			return l.Tap, true
+		}
+	}
+	return "", false
+}
+
 // Layers lists every tap with its module and output shape for an h×w
 // input, or an error naming the first layer with no output pixel.
 func (a *Arch) Layers(h, w int) ([]Layer, error) {
