@@ -11,27 +11,34 @@ import (
 // (dlib_resnet29, whose head is a 128-value face embedding): each task
 // image's class is its identity (class_from order), each identity's
 // centroid is the mean of the intact network's unit-length embeddings of
-// its images, scaled back to unit length, and an image's logits are its
+// its images in centroid_stimuli (held-out images of the same identities;
+// without it, the task images themselves), scaled back to unit length, and an image's logits are its
 // embedding's cosine with every centroid times CentroidScale, the
 // cosine-softmax of face-recognition training. Lesion effects are the
 // loss and accuracy of these logits, with the centroids kept at the intact
 // network's; nearest centroid = largest logit.
 
 // centroidTask turns t into a nearest-centroid task: an intact pass over
-// its images gives the centroids.
+// the centroid images (centroid_stimuli, else t's own) gives the centroids.
 func (r *runner) centroidTask(ctx context.Context, t *task, scale float64) error {
+	ref, src := t.ref, "held-out images of "+t.stage
+	if ref == nil {
+		ref, src = t, "the task images"
+	} else if _, err := r.prepare(ctx, ref); err != nil {
+		return err
+	}
 	d := r.classes // the head's width: the embedding
-	emb := make([]float32, len(t.labels)*d)
-	t.capture = func(first int, out []float32) { copy(emb[first*d:], out) }
-	_, err := r.evaluate(ctx, t, [][]int{{}}, nil)
-	t.capture = nil
+	emb := make([]float32, len(ref.labels)*d)
+	ref.capture = func(first int, out []float32) { copy(emb[first*d:], out) }
+	_, err := r.evaluate(ctx, ref, [][]int{{}}, nil)
+	ref.capture = nil
 	if err != nil {
 		return err
 	}
-	t.k = slices.Max(t.labels) + 1
-	t.centroids = centroids(emb, d, t.labels, t.k)
+	t.k = len(t.index)
+	t.centroids = centroids(emb, d, ref.labels, t.k)
 	t.scale = scale
-	t.labSrc += fmt.Sprintf(", nearest centroid (cosine × %g)", scale)
+	t.labSrc += fmt.Sprintf(", nearest centroid of %s (cosine × %g)", src, scale)
 	return nil
 }
 

@@ -51,6 +51,10 @@ func readInputs(job *stages.Job, p *Params) (_ *inputs, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cin, err := one("centroid_stimuli")
+	if err != nil {
+		return nil, err
+	}
 	if mIn == nil || sin == nil {
 		return nil, fmt.Errorf("lesion: slots model and stimuli are required")
 	}
@@ -86,17 +90,29 @@ func readInputs(job *stages.Job, p *Params) (_ *inputs, err error) {
 		}
 		in.path += ", nearest centroid"
 	}
+	if cin != nil && !in.centroids {
+		return nil, fmt.Errorf("lesion: centroid_stimuli is for networks without a classification head; %s has one", arch.Name)
+	}
 	modelNames, err := mdl.ClassNames()
 	if err != nil {
 		return nil, fmt.Errorf("lesion: %s: %w", mIn.Stage, err)
 	}
-	t, err := newTask(sin, "", p.Labels, p.ClassFrom, string(p.ClassMap), nt.Classes(), modelNames)
+	classes := nt.Classes()
+	if in.centroids { // classes are the task's names, not outputs
+		classes = math.MaxInt
+	}
+	t, err := newTask(sin, "", p.Labels, p.ClassFrom, string(p.ClassMap), classes, modelNames)
 	if err != nil {
 		return nil, err
 	}
+	if cin != nil {
+		if t.ref, err = centroidSet(cin, p.Labels, t); err != nil {
+			return nil, err
+		}
+	}
 	in.tasks = append(in.tasks, t)
 	if oin != nil {
-		t, err := newTask(oin, "object_", p.ObjectLabels, p.ObjectClassFrom, string(p.ObjectClassMap), nt.Classes(), modelNames)
+		t, err := newTask(oin, "object_", p.ObjectLabels, p.ObjectClassFrom, string(p.ObjectClassMap), classes, modelNames)
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +135,8 @@ type task struct {
 	k         int
 	scale     float64
 	capture   func(first int, out []float32)
+	ref       *task          // the centroids' images, nil: the task's own
+	index     map[string]int // class name → index
 }
 
 // score is a task's loss and accuracy under one lesion.
@@ -170,7 +188,42 @@ func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int
 			return nil, fmt.Errorf("lesion: input %s: image %s is class %d (%q), but the network has %d outputs", in.Stage, tab.Path[i], c, names[i], classes)
 		}
 	}
-	return &task{prefix: prefix, stage: in.Stage, pixels: in.Path(stimuli.PixelsFile), labels: idx, labSrc: labels + " via " + from}, nil
+	index := map[string]int{}
+	for i, n := range names {
+		index[n] = idx[i]
+	}
+	return &task{prefix: prefix, stage: in.Stage, pixels: in.Path(stimuli.PixelsFile), labels: idx, labSrc: labels + " via " + from, index: index}, nil
+}
+
+// centroidSet reads held-out images of t's classes (centroid_stimuli),
+// labelled with t's indices, whose intact embeddings give t's centroids.
+func centroidSet(in *stages.Input, labels string, t *task) (*task, error) {
+	tab, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
+	if err != nil {
+		return nil, fmt.Errorf("lesion: input %s: %w", in.Stage, err)
+	}
+	names := tab.Identity
+	if labels == "category" {
+		names = tab.Category
+	}
+	c := &task{stage: in.Stage, pixels: in.Path(stimuli.PixelsFile)}
+	var missing []string
+	seen := map[int]bool{}
+	for _, n := range names {
+		k, ok := t.index[n]
+		if !ok {
+			missing = append(missing, strconv.Quote(n))
+		}
+		c.labels = append(c.labels, k)
+		seen[k] = true
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("lesion: centroid_stimuli %s: %s not among the task's (%s)", in.Stage, list(slices.Compact(missing)), t.stage)
+	}
+	if len(seen) != len(t.index) || len(names) == 0 {
+		return nil, fmt.Errorf("lesion: centroid_stimuli %s has images of %d of the task's %d classes; every class needs its centroid", in.Stage, len(seen), len(t.index))
+	}
+	return c, nil
 }
 
 // classIndices maps names to class indices (see the package doc);

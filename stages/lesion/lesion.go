@@ -52,7 +52,8 @@
 // nearest identity centroid (centroids.go): classes are the task images'
 // names in order (class_from: order, required), each identity's centroid
 // is the normalised mean of the intact network's unit-length embeddings of
-// its images, and an image's logits are centroid_scale (default 10) times
+// its images in centroid_stimuli (held-out images; without it, the task
+// images themselves), and an image's logits are centroid_scale (default 10) times
 // its embedding's cosine with each centroid. The loss and accuracy below
 // are those of these logits, the centroids staying the intact network's.
 //
@@ -128,6 +129,7 @@ func (Kind) Inputs() []stages.Slot {
 		{Name: "model", Required: true, Accepts: []string{stages.Network}, Doc: "model stage: the network"},
 		{Name: "stimuli", Required: true, Accepts: []string{stages.Images}, Doc: "stimuli stage: the (face) task images, classes named by identity or category"},
 		{Name: "object_stimuli", Accepts: []string{stages.Images}, Doc: "stimuli stage: a second (object) task"},
+		{Name: "centroid_stimuli", Accepts: []string{stages.Images}, Doc: "networks without a classification head: held-out images of the task's identities whose intact embeddings give the centroids (default: the task images)"},
 	}
 }
 
