@@ -53,7 +53,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
@@ -93,7 +92,7 @@ func (kind) NewParams() any {
 
 func (kind) Produces() string { return stages.BootstrapDraws }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{metric.ActsSlot}
 }
 
 // Draws draws the B resamplings of the package doc over positions whose
@@ -126,18 +125,11 @@ func Draws(cat []string, B int, seed int64) [][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	ins := job.Inputs["acts"]
-	if len(ins) != 1 {
-		return fmt.Errorf("bootstrap: want one acts input, got %d", len(ins))
-	}
-	st, err := metric.Open(ins[0], mp)
+	st, err := metric.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	cat := make([]string, st.Included())
-	for j := range cat {
-		cat[j] = st.Category(j)
-	}
+	cat := st.Categories()
 	draws := Draws(cat, p.Draws, p.Seed)
 	views := []*metric.View{st.Identity()}
 	for _, pick := range draws {
@@ -150,12 +142,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if err := writeDraws(job.Output(DrawsFile), st, draws); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	var metrics []string
-	for _, m := range metric.Names {
-		if slices.Contains(mp.Metrics, m) {
-			metrics = append(metrics, m)
-		}
-	}
+	metrics := mp.Requested()
 	var pt percentTable
 	var ct consistencyTable
 	var sum summaryTable

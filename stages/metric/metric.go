@@ -178,6 +178,21 @@ func (p *Params) Validate() []stages.FieldError {
 
 func (p *Params) has(metric string) bool { return slices.Contains(p.Metrics, metric) }
 
+// Requested lists the metrics p computes, in Names' order.
+func (p *Params) Requested() []string {
+	var out []string
+	for _, m := range Names {
+		if p.has(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ActsSlot is the input of the kinds that compute the metrics on a layer
+// (metric and the kinds built on Study): one extract or aggregate stage.
+var ActsSlot = stages.Slot{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}
+
 type kind struct{}
 
 func (kind) Name() string    { return "metric" }
@@ -207,17 +222,13 @@ func Defaults() *Params {
 
 func (kind) Produces() string { return stages.Selectivity }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{ActsSlot}
 }
 
 // Run computes the metrics of every selected layer; see the package doc.
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
-	ins := job.Inputs["acts"]
-	if len(ins) != 1 {
-		return fmt.Errorf("metric: want one acts input, got %d", len(ins))
-	}
-	st, err := Open(ins[0], p)
+	st, err := OpenJob(job, p)
 	if err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}

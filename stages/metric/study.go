@@ -61,6 +61,15 @@ func newView(d *design, pick []int, m int) *View {
 	return &View{d: d, pick: pick, role: role}
 }
 
+// OpenJob opens the study of job's one ActsSlot input.
+func OpenJob(job *stages.Job, p *Params) (*Study, error) {
+	ins := job.Inputs[ActsSlot.Name]
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("want one %s input, got %d", ActsSlot.Name, len(ins))
+	}
+	return Open(ins[0], p)
+}
+
 // Open reads in's image table and layer list and builds the design of p.
 func Open(in stages.Input, p *Params) (*Study, error) {
 	if !slices.Contains(in.Files, aggregate.ImagesFile) {
@@ -96,6 +105,15 @@ func (s *Study) Row(j int) int { return s.d.order[j] }
 
 // Category is the category of the image at position j.
 func (s *Study) Category(j int) string { return s.im.category[s.d.order[j]] }
+
+// Categories is Category of every position 0 … Included()−1.
+func (s *Study) Categories() []string {
+	cat := make([]string, s.Included())
+	for j := range cat {
+		cat[j] = s.Category(j)
+	}
+	return cat
+}
 
 // Identity is the study's own design: the metric kind's.
 func (s *Study) Identity() *View { return &View{d: s.d} }

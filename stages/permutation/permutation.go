@@ -64,7 +64,6 @@ package permutation
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
@@ -102,7 +101,7 @@ func (kind) NewParams() any {
 
 func (kind) Produces() string { return stages.NullDistribution }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{metric.ActsSlot}
 }
 
 // Permutations draws the P permutations of 0 … m−1 of the package doc.
@@ -124,11 +123,7 @@ func Permutations(m, P int, seed int64) [][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	ins := job.Inputs["acts"]
-	if len(ins) != 1 {
-		return fmt.Errorf("permutation: want one acts input, got %d", len(ins))
-	}
-	st, err := metric.Open(ins[0], mp)
+	st, err := metric.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
@@ -145,6 +140,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if err := writePermutations(job.Output(PermutationsFile), st, perms); err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
+	metrics := mp.Requested()
 	var nt nullTable
 	var sum summaryTable
 	for _, l := range st.Layers {
@@ -156,10 +152,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		items := 0
 		err := st.Compute(ctx, job, l, views, func(v int, r *metric.Result) error {
 			items = r.Items()
-			for _, name := range metric.Names {
-				if !slices.Contains(mp.Metrics, name) {
-					continue
-				}
+			for _, name := range metrics {
 				k := r.Count(name)
 				if v == 0 {
 					observed[name] = k
@@ -173,10 +166,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		if err != nil {
 			return fmt.Errorf("permutation: input %s: layer %s: %w", st.Stage, l.Name, err)
 		}
-		for _, name := range metric.Names {
-			if !slices.Contains(mp.Metrics, name) {
-				continue
-			}
+		for _, name := range metrics {
 			row := sum.add(l.Name, l.Level, l.Aggregation, name, items, observed[name], counts[name])
 			if job.Logf != nil {
 				job.Logf("%s (%s, %d items) %s: observed %.2f%%, null %.2f%% [%.2f, %.2f], p = %.4g",

@@ -106,7 +106,7 @@ func (kind) NewParams() any {
 
 func (kind) Produces() string { return stages.Reliability }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{{Name: "acts", Required: true, Accepts: []string{stages.UnitActivations, stages.KernelActivations}, Doc: "an extract stage (unit level) or an aggregate stage (kernel level)"}}
+	return []stages.Slot{metric.ActsSlot}
 }
 
 // Halves draws the R splits of the package doc over positions whose
@@ -142,18 +142,11 @@ func Halves(cat []string, R int, seed int64) [][2][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	ins := job.Inputs["acts"]
-	if len(ins) != 1 {
-		return fmt.Errorf("reliability: want one acts input, got %d", len(ins))
-	}
-	st, err := metric.Open(ins[0], mp)
+	st, err := metric.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
-	cat := make([]string, st.Included())
-	for j := range cat {
-		cat[j] = st.Category(j)
-	}
+	cat := st.Categories()
 	halves := Halves(cat, p.Splits, p.Seed)
 	var views []*metric.View
 	for s, h := range halves {
@@ -168,12 +161,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if err := writeHalves(job.Output(HalvesFile), st, halves); err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
-	var metrics []string
-	for _, m := range metric.Names {
-		if slices.Contains(mp.Metrics, m) {
-			metrics = append(metrics, m)
-		}
-	}
+	metrics := mp.Requested()
 	var spl splitTable
 	var sum summaryTable
 	var sc stats.Scratch
