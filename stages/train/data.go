@@ -34,12 +34,12 @@ func (d *dataset) classes() int { return len(d.identities) + len(d.objects) }
 func (d *dataset) names() []string {
 	return append(append([]string(nil), d.identities...), d.objects...)
 }
-func (d *dataset) trainImages() int { return len(d.train[0].rows) + d.objectImages() }
-func (d *dataset) objectImages() int {
-	if len(d.train) < 2 {
-		return 0
+func (d *dataset) trainImages() int {
+	n := 0
+	for _, s := range d.train {
+		n += len(s.rows)
 	}
-	return len(d.train[1].rows)
+	return n
 }
 
 func (d *dataset) close() {

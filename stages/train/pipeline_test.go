@@ -152,11 +152,16 @@ func TestTrainPipeline(t *testing.T) {
 	}
 }
 
+// shortExperiment is experiment trained for 2 epochs, saving only the last.
+func shortExperiment() string {
+	short := strings.Replace(experiment, "epochs: 20", "epochs: 2", 1)
+	return strings.Replace(short, "save: [2], ", "", 1)
+}
+
 // TestTrainDeterministic: the same experiment on one and on two cores
 // gives the same bytes.
 func TestTrainDeterministic(t *testing.T) {
-	short := strings.Replace(experiment, "epochs: 20", "epochs: 2", 1)
-	short = strings.Replace(short, "save: [2], ", "", 1)
+	short := shortExperiment()
 	weights := func(procs int) []byte {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		res := pipelinetest.MustRun(t, pipelinetest.Experiment(t, short), pipelinetest.Options{Jobs: 1})
@@ -229,9 +234,7 @@ var pinned = map[string]string{
 // TestTrainPinned: the tiny training run gives the recorded bytes on this
 // kernel path, so results cannot change under an unchanged Version.
 func TestTrainPinned(t *testing.T) {
-	short := strings.Replace(experiment, "epochs: 20", "epochs: 2", 1)
-	short = strings.Replace(short, "save: [2], ", "", 1)
-	res := pipelinetest.MustRun(t, pipelinetest.Experiment(t, short), pipelinetest.Options{Jobs: 1})
+	res := pipelinetest.MustRun(t, pipelinetest.Experiment(t, shortExperiment()), pipelinetest.Options{Jobs: 1})
 	b, err := os.ReadFile(filepath.Join(res.Dirs["net"], checkpoint.EpochFile(2)))
 	if err != nil {
 		t.Fatal(err)
