@@ -192,7 +192,7 @@ func runMetrics(ctx context.Context, job *stages.Job, ins []stages.Input) error 
 	var s stats.Scratch
 
 	for _, in := range ins {
-		layers, err := metricLayers(in)
+		layers, err := metric.SummaryLayers(in)
 		if err != nil {
 			return fmt.Errorf("correlate: %w", err)
 		}
@@ -251,30 +251,6 @@ func runMetrics(ctx context.Context, job *stages.Job, ins []stages.Input) error 
 		return fmt.Errorf("correlate: %w", err)
 	}
 	return nil
-}
-
-// metricLayers lists the layers of a metric stage, in the order of its
-// summary table.
-func metricLayers(in stages.Input) ([]string, error) {
-	if !slices.Contains(in.Files, metric.SummaryFile) {
-		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, metric.SummaryFile)
-	}
-	r, err := arrowfile.Open(in.Path(metric.SummaryFile))
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
-	}
-	defer r.Close()
-	all, err := arrowfile.StringColumn(r, "layer")
-	if err != nil {
-		return nil, err
-	}
-	var layers []string
-	for _, l := range all {
-		if !slices.Contains(layers, l) {
-			layers = append(layers, l)
-		}
-	}
-	return layers, nil
 }
 
 // readMetricTable reads the ranking values of the metrics a metric stage's

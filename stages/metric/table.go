@@ -1,10 +1,13 @@
 package metric
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages"
 	"selectivity/stages/aggregate"
 )
 
@@ -113,4 +116,28 @@ func (s *summary) write(path, input string, p *Params) error {
 	meta := paramsMeta(p)
 	meta["input"] = input
 	return t.Write(path, meta)
+}
+
+// SummaryLayers lists the layers of a metric stage's output, in the order
+// of its summary table.
+func SummaryLayers(in stages.Input) ([]string, error) {
+	if !slices.Contains(in.Files, SummaryFile) {
+		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, SummaryFile)
+	}
+	r, err := arrowfile.Open(in.Path(SummaryFile))
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
+	}
+	defer r.Close()
+	all, err := arrowfile.StringColumn(r, "layer")
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
+	}
+	var layers []string
+	for _, l := range all {
+		if !slices.Contains(layers, l) {
+			layers = append(layers, l)
+		}
+	}
+	return layers, nil
 }

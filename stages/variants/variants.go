@@ -90,7 +90,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if len(ins) < 2 {
 		return fmt.Errorf("variants: want two or more metric stages in metrics, got %d", len(ins))
 	}
-	layers, err := layersOf(ins[0])
+	layers, err := metric.SummaryLayers(ins[0])
 	if err != nil {
 		return fmt.Errorf("variants: %w", err)
 	}
@@ -153,29 +153,6 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		return fmt.Errorf("variants: %w", err)
 	}
 	return nil
-}
-
-// layersOf lists the layers of a metric stage in the order of its summary.
-func layersOf(in stages.Input) ([]string, error) {
-	if !slices.Contains(in.Files, metric.SummaryFile) {
-		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, metric.SummaryFile)
-	}
-	r, err := arrowfile.Open(in.Path(metric.SummaryFile))
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
-	}
-	defer r.Close()
-	all, err := arrowfile.StringColumn(r, "layer")
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
-	}
-	var out []string
-	for _, l := range all {
-		if !slices.Contains(out, l) {
-			out = append(out, l)
-		}
-	}
-	return out, nil
 }
 
 // readTable reads a metric stage's table of layer: every metric's value
