@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 
 	"selectivity/stages"
@@ -58,69 +60,67 @@ func openData(job *stages.Job, size int) (_ *dataset, err error) {
 			d.close()
 		}
 	}()
-	load := func(slot string, col func(*stimuli.Table) []string, index map[string]int) (*set, []string, error) {
+	// load opens a slot's stimuli and labels each image by its identity
+	// (or category): offset + its position in classes, or, with own, in
+	// the set's own names in order of first appearance, which it returns.
+	load := func(slot string, identities, own bool, classes []string, offset int) (s *set, names []string, err error) {
 		in, err := job.Single(slot)
 		if in == nil || err != nil {
 			return nil, nil, err
 		}
+		where := slot + " " + in.Stage
 		t, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %w", slot, in.Stage, err)
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 		px, err := stimuli.OpenPixels(in.Path(stimuli.PixelsFile))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %w", slot, in.Stage, err)
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		s := &set{stage: in.Stage, px: px}
-		if px.Len() != t.Len() || t.Len() == 0 {
-			px.Close()
-			return nil, nil, fmt.Errorf("%s %s: %d images in images.arrow, %d in pixels.arrow", slot, in.Stage, t.Len(), px.Len())
+		defer func() {
+			if err != nil {
+				px.Close()
+			}
+		}()
+		switch {
+		case px.Len() != t.Len() || t.Len() == 0:
+			return nil, nil, fmt.Errorf("%s: %d images in images.arrow, %d in pixels.arrow", where, t.Len(), px.Len())
+		case px.Size() < size:
+			return nil, nil, fmt.Errorf("%s: images are stored at %d px, smaller than size %d (raise the stimuli stage's crop)", where, px.Size(), size)
 		}
-		if px.Size() < size {
-			px.Close()
-			return nil, nil, fmt.Errorf("%s %s: images are stored at %d px, smaller than size %d (raise the stimuli stage's crop)", slot, in.Stage, px.Size(), size)
-		}
+		s = &set{stage: in.Stage, px: px}
 		if err := px.Rows(func(_ int, pix []uint8) error { s.rows = append(s.rows, pix); return nil }); err != nil {
-			px.Close()
-			return nil, nil, fmt.Errorf("%s %s: %w", slot, in.Stage, err)
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		names := col(t)
-		own := index == nil
+		col, first := t.Category, t.Categories()
+		if identities {
+			col, first = t.Identity, t.Identities()
+		}
 		if own {
-			index = map[string]int{}
+			classes = first
+		}
+		pos := make(map[string]int, len(classes))
+		for k, c := range classes {
+			pos[c] = k
 		}
 		var missing []string
-		for _, name := range names {
-			k, ok := index[name]
-			switch {
-			case own && !ok:
-				k = len(index)
-				index[name] = k
-			case !ok:
-				if len(missing) < 5 {
-					missing = append(missing, fmt.Sprintf("%q", name))
-				}
-				k = -1
+		for _, name := range col {
+			k, ok := pos[name]
+			if !ok && len(missing) < 5 && !slices.Contains(missing, strconv.Quote(name)) {
+				missing = append(missing, strconv.Quote(name))
 			}
-			s.labels = append(s.labels, k)
+			s.labels = append(s.labels, offset+k)
 		}
-		if len(missing) > 0 {
-			px.Close()
-			return nil, nil, fmt.Errorf("%s %s: names not among the trained ones: %s", slot, in.Stage, strings.Join(missing, ", "))
+		switch {
+		case len(missing) > 0 && own:
+			return nil, nil, fmt.Errorf("%s: images without an identity: not an identity set (give the stimuli stage identities: N or layout: identities)", where)
+		case len(missing) > 0:
+			return nil, nil, fmt.Errorf("%s: names not among the trained ones: %s", where, strings.Join(missing, ", "))
 		}
-		if !own {
-			return s, nil, nil
-		}
-		order := make([]string, len(index))
-		for name, k := range index {
-			order[k] = name
-		}
-		return s, order, nil
+		return s, classes, nil
 	}
-	identity := func(t *stimuli.Table) []string { return t.Identity }
-	category := func(t *stimuli.Table) []string { return t.Category }
 
-	faces, ids, err := load(slotIdentities, identity, nil)
+	faces, ids, err := load(slotIdentities, true, true, nil, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -128,35 +128,22 @@ func openData(job *stages.Job, size int) (_ *dataset, err error) {
 		return nil, fmt.Errorf("%s: a stimuli identity set is required", slotIdentities)
 	}
 	d.train = append(d.train, faces)
-	if ids[0] == "" {
-		return nil, fmt.Errorf("%s %s: images without an identity: not an identity set (give the stimuli stage identities: N or layout: identities)", slotIdentities, faces.stage)
-	}
 	d.identities = ids
-	objs, cats, err := load(slotObjects, category, nil)
+	objs, cats, err := load(slotObjects, false, true, nil, len(ids))
 	if err != nil {
 		return nil, err
 	}
 	if objs != nil {
+		d.train = append(d.train, objs)
+		d.objects = cats
 		if objs.px.Normalize() != faces.px.Normalize() {
 			return nil, fmt.Errorf("%s %s is normalised %q, %s %s %q: train on one normalisation", slotObjects, objs.stage, objs.px.Normalize(), slotIdentities, faces.stage, faces.px.Normalize())
 		}
-		for i := range objs.labels {
-			objs.labels[i] += len(ids)
-		}
-		d.train = append(d.train, objs)
-		d.objects = cats
 	}
-	index := func(names []string, offset int) map[string]int {
-		m := map[string]int{}
-		for k, n := range names {
-			m[n] = offset + k
-		}
-		return m
-	}
-	if d.valFaces, _, err = load(slotValIdentities, identity, index(d.identities, 0)); err != nil {
+	if d.valFaces, _, err = load(slotValIdentities, true, false, d.identities, 0); err != nil {
 		return nil, err
 	}
-	if d.valObjects, _, err = load(slotValObjects, category, index(d.objects, len(d.identities))); err != nil {
+	if d.valObjects, _, err = load(slotValObjects, false, false, d.objects, len(d.identities)); err != nil {
 		return nil, err
 	}
 	return d, nil
