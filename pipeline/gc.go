@@ -95,11 +95,11 @@ func GC(plans []*Plan, dryRun bool) (*GCReport, error) {
 			if keep[root][k] {
 				continue
 			}
-			size := store.EntrySize
-			if !dryRun {
-				size = store.Remove
+			drop := store.Remove // the bytes freed
+			if dryRun {
+				drop = store.EntrySize // the bytes it would free
 			}
-			n, err := size(k)
+			n, err := drop(k)
 			if err != nil {
 				return nil, err
 			}
