@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"selectivity/stages/model/net"
+	"selectivity/stages/model"
 )
 
 // cmdLayers lists an architecture's taps — the names extract's layers and
@@ -24,38 +24,33 @@ func cmdLayers(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "layers takes one architecture: %s\n", strings.Join(net.Archs(), ", "))
+		fmt.Fprintf(stderr, "layers takes one architecture: %s\n", strings.Join(model.Archs(), ", "))
 		return exitBadFile
 	}
 	if *classes < 1 {
 		fmt.Fprintf(stderr, "layers: --classes %d: must be ≥ 1\n", *classes)
 		return exitBadFile
 	}
-	spec, err := net.Spec(pos[0])
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitBadFile
-	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "classes" })
-	if !explicit && spec.Head().Out > 0 { // dlib_resnet29: its 128-value embedding
-		*classes = spec.Head().Out
+	want := 0
+	if explicit {
+		want = *classes
 	}
-	spec.Head().Out = *classes
-	ls, err := spec.Layers(*size, *size)
+	taps, outputs, err := model.Describe(pos[0], *size, want)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBadFile
 	}
-	fmt.Fprintf(stdout, "%s, %d×%d input, %d classes\n", spec.Name, *size, *size, *classes)
+	fmt.Fprintf(stdout, "%s, %d×%d input, %d classes\n", pos[0], *size, *size, outputs)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LAYER\tMODULE\tSHAPE")
-	for _, l := range ls {
+	for _, l := range taps {
 		shape := make([]string, len(l.Shape))
 		for i, d := range l.Shape {
 			shape[i] = fmt.Sprint(d)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Tap, l.Module, strings.Join(shape, "×"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Name, l.Module, strings.Join(shape, "×"))
 	}
 	tw.Flush()
 	return exitOK

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"strings"
 
-	"selectivity/stages/model/net"
+	"selectivity/stages/model"
 )
 
 // platform describes the machine for provenance: OS and architecture, the
@@ -25,5 +25,5 @@ func platform() string {
 		}
 		f.Close()
 	}
-	return fmt.Sprintf("%s/%s, %s (%d CPUs), conv kernel %s", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU(), net.Kernel())
+	return fmt.Sprintf("%s/%s, %s (%d CPUs), conv kernel %s", runtime.GOOS, runtime.GOARCH, cpu, runtime.NumCPU(), model.ConvKernel())
 }

@@ -98,7 +98,7 @@ pyinfo() { grep -F "\"id\": \"$1\"" "$OUT/py.jsonl" 2>/dev/null | head -n1 | sed
 gobench stats.txt 1 ./stages/internal/stats \
 	'^(BenchmarkCompareMannWhitney10k|BenchmarkCompareTTest10k|BenchmarkFDR|BenchmarkCompareSpearman100k)$' 1s "$COUNT"
 pyref stats
-gobench imaging.txt 1 ./stages/stimuli/imaging '^BenchmarkPipelineGray1024$' 1s "$COUNT"
+gobench imaging.txt 1 ./stages/internal/imaging '^BenchmarkPipelineGray1024$' 1s "$COUNT"
 pyref imaging
 gobench metric1.txt 1 ./stages/metric '^BenchmarkCompareMetricUnit$' 3x 1
 gobench metric2.txt 2 ./stages/metric '^BenchmarkCompareMetricUnit$' 3x 1
@@ -110,14 +110,14 @@ if [ -d stages/decode/svm ]; then
 fi
 # BenchmarkVGG16Forward runs testdata/net/bench.py itself (torch, 2 threads,
 # best of 3) right after the Go passes: both numbers come from its output.
-gobench vgg.txt 2 ./stages/model/net '^BenchmarkVGG16Forward$' 1x 2
-gobench resnet.txt 2 ./stages/model/net '^BenchmarkResNet50Forward$' 3x 2
-gobench netlesion.txt 2 ./stages/model/net '^BenchmarkLesion$' 2s 1
+gobench vgg.txt 2 ./stages/internal/net '^BenchmarkVGG16Forward$' 1x 2
+gobench resnet.txt 2 ./stages/internal/net '^BenchmarkResNet50Forward$' 3x 2
+gobench netlesion.txt 2 ./stages/internal/net '^BenchmarkLesion$' 2s 1
 if [ -d stages/lesion ]; then
 	gobench lesion.txt 2 ./stages/lesion '^BenchmarkStudySize$' 1x 1
 fi
 pyref lesion
-gobench train.txt 2 ./stages/model/net '^BenchmarkTrainStep$' 5x 1
+gobench train.txt 2 ./stages/internal/net '^BenchmarkTrainStep$' 5x 1
 pyref train
 
 LOAD1=$(load)

@@ -41,8 +41,8 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
 	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/net"
 	"selectivity/stages/model"
-	"selectivity/stages/model/net"
 	"selectivity/stages/stimuli"
 )
 

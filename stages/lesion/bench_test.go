@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"selectivity/stages/model/net"
+	"selectivity/stages/internal/net"
 )
 
 // BenchmarkStudySize measures the stage's costs at the study's size: a

@@ -6,8 +6,8 @@ import (
 	"slices"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/net"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/model/net"
 	"selectivity/stages/stimuli"
 )
 

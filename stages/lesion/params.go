@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/net"
 	"selectivity/stages/model"
-	"selectivity/stages/model/net"
 )
 
 // Params are the lesion kind's parameters.

@@ -77,7 +77,7 @@ import (
 
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
-	"selectivity/stages/model/net"
+	"selectivity/stages/internal/net"
 )
 
 // WeightsFile is the stage's output.

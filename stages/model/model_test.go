@@ -22,7 +22,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
-	"selectivity/stages/model/net"
+	"selectivity/stages/internal/net"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "extract")

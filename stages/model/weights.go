@@ -16,7 +16,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
-	"selectivity/stages/model/net"
+	"selectivity/stages/internal/net"
 )
 
 // Column types of weights.arrow.

@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"strconv"
 
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 )
 
 // ExportOptions tunes Export.

@@ -15,7 +15,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 )
 
 // Output file names.

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"syscall"
 
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli/synth"
 )
 

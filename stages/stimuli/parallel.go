@@ -6,7 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 )
 
 // workFunc produces the image of item i (decoded and preprocessed, or

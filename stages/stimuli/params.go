@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli/synth"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"selectivity/cache/arrowfile"
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 )
 
 // Table is images.arrow as Go slices, one element per image in stimulus

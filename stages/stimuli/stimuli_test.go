@@ -22,7 +22,7 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/stimuli/imaging"
+	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli/synth"
 )
 

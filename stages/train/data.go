@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli"
-	"selectivity/stages/stimuli/imaging"
 )
 
 // set is one input's images: their stored pixels (pointing into the mapped

@@ -9,8 +9,8 @@ import (
 	"slices"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/net"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/model/net"
 )
 
 // run trains and writes the outputs.

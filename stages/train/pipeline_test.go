@@ -16,8 +16,8 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
+	"selectivity/stages/internal/net"
 	"selectivity/stages/model"
-	"selectivity/stages/model/net"
 	"selectivity/stages/train"
 
 	_ "selectivity/stages/lesion"

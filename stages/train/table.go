@@ -9,7 +9,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
-	"selectivity/stages/model/net"
+	"selectivity/stages/internal/net"
 )
 
 // outputs writes the stage's files.

@@ -10,8 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli"
-	"selectivity/stages/stimuli/imaging"
 )
 
 func TestRate(t *testing.T) {

@@ -1,5 +1,5 @@
 // Reference activations of dlib's face ResNet as face-api runs it, for the
-// parity test of the dlib_resnet29 architecture (stages/model/net).
+// parity test of the dlib_resnet29 architecture (stages/internal/net).
 //
 //	mkdir -p /tmp/tfjs && cd /tmp/tfjs && \
 //	  npm install @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for package stages/stimuli/imaging.
+"""Reference fixtures for package stages/internal/imaging.
 
 Makes a few small test images (JPEG and PNG, gray and colour, square and
 not, down- and up-scaled) and records what PIL + torchvision make of them:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU reference timing for stages/model/net's BenchmarkVGG16Forward
+"""PyTorch CPU reference timing for stages/internal/net's BenchmarkVGG16Forward
 and BenchmarkResNet50Forward: a torchvision model (default vgg16; random
 init, 1000 classes), eval mode, no_grad, a batch of 8 images at 224 px
 through to the logits, 2 threads. Prints one JSON line: {"images_per_s": …,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for stages/model/net: PyTorch forward passes of
+"""Reference fixtures for stages/internal/net: PyTorch forward passes of
 torchvision's VGG-16, VGG-16-BN and AlexNet code with reduced widths.
 
 The networks are torchvision's own classes (VGG with make_layers on a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for stages/model/net's ResNets: PyTorch forward passes
+"""Reference fixtures for stages/internal/net's ResNets: PyTorch forward passes
 of torchvision's ResNet-18, -34 and -50 code with widths ÷ 16.
 
 The networks are torchvision's own ResNet class, BasicBlock, Bottleneck and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference fixtures for stages/model/net's training (train.go): PyTorch
+"""Reference fixtures for stages/internal/net's training (train.go): PyTorch
 autograd and torch.optim.SGD on reduced torchvision networks.
 
 The networks are torchvision's own classes with reduced widths, exactly as
