@@ -16,13 +16,8 @@
 //
 // Memory: the input (e.g. conv2 at 224 px, 3.2 M units × 1440 images,
 // 18.5 GB) is memory-mapped and streamed a row (an image) at a time by
-// parallel workers, each row's pages released once reduced (Pager); only
+// parallel workers, each row's pages released once reduced (data.Pager); only
 // the output, images × channels float32 (1/(H·W) of the input), is held.
-//
-// The package also holds what the kinds reading activation matrices share:
-// finding the layer files of a stage (Layers, Select), the image table's
-// name (ImagesFile), and scanning memory-mapped rows with a bounded
-// resident set (Pager for whole rows, FileOffsets for column blocks).
 package aggregate
 
 import (
@@ -36,13 +31,11 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Methods lists the spatial reductions, as the method parameter names them.
-var Methods = []string{"mean", "l2", "max"}
 
 // Params are the aggregate kind's parameters.
 type Params struct {
@@ -85,18 +78,18 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		return fmt.Errorf("aggregate: want one acts input, got %d", len(ins))
 	}
 	in := ins[0]
-	if !slices.Contains(in.Files, ImagesFile) {
-		return fmt.Errorf("aggregate: input %s has no %s", in.Stage, ImagesFile)
+	if !slices.Contains(in.Files, data.ImagesFile) {
+		return fmt.Errorf("aggregate: input %s has no %s", in.Stage, data.ImagesFile)
 	}
-	all, err := Layers(in, "unit")
+	all, err := data.Layers(in, data.LevelUnit)
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	layers, err := Select(all, p.Layers, in.Stage)
+	layers, err := data.Select(all, p.Layers, in.Stage)
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	if err := CopyFile(job.Output(ImagesFile), in.Path(ImagesFile)); err != nil {
+	if err := data.CopyFile(job.Output(data.ImagesFile), in.Path(data.ImagesFile)); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
 	for _, l := range layers {
@@ -111,7 +104,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 }
 
 // aggregateLayer reduces one layer file into job's output folder.
-func aggregateLayer(ctx context.Context, job *stages.Job, l Layer, method string) error {
+func aggregateLayer(ctx context.Context, job *stages.Job, l data.Layer, method string) error {
 	r, err := arrowfile.Open(l.Path)
 	if err != nil {
 		return err
@@ -137,9 +130,9 @@ func aggregateLayer(ctx context.Context, job *stages.Job, l Layer, method string
 		return err
 	}
 	out := make([]float32, len(rows)*C)
-	var pager Pager
+	var pager data.Pager
 	if len(rows) > 0 {
-		pager = NewPager(rows[0])
+		pager = data.NewPager(rows[0])
 	}
 	bar := job.Progress.Bar("aggregate "+l.Name, "images", int64(len(rows)))
 	defer bar.Done()
@@ -168,16 +161,13 @@ func aggregateLayer(ctx context.Context, job *stages.Job, l Layer, method string
 		return err
 	}
 
-	meta := map[string]string{}
 	md := r.Schema().Metadata()
+	in := make(map[string]string, md.Len())
 	for i, k := range md.Keys() {
-		meta[k] = md.Values()[i]
+		in[k] = md.Values()[i]
 	}
-	meta[arrowfile.ShapeKey] = arrowfile.FormatInts(C)
-	meta["unit_shape"] = arrowfile.FormatInts(shape...)
-	meta[LayerKey] = l.Name
-	meta[LevelKey] = "kernel"
-	meta[AggregationKey] = method
+	in["unit_shape"] = arrowfile.FormatInts(shape...)
+	meta := data.Layer{Name: l.Name, Level: data.LevelKernel, Aggregation: method}.Meta([]int{C}, in)
 	return arrowfile.WriteMatrix(job.Output(l.Name+".arrow"), len(rows), C, meta, func(row int, dst []float32) {
 		copy(dst, out[row*C:(row+1)*C])
 	})

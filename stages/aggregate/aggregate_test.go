@@ -14,6 +14,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 )
 
 // The fixtures are numpy's answers, written by testdata/metric/gen.py:
@@ -64,10 +65,10 @@ func writeExtract(t *testing.T, fx *fixtures) stages.Input {
 	if err := arrowfile.WriteMatrix(filepath.Join(dir, "logits.arrow"), 3, 2, map[string]string{"level": "logits"}, func(int, []float32) {}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ImagesFile), []byte("the image table"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, data.ImagesFile), []byte("the image table"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in.Files = append(in.Files, "logits.arrow", ImagesFile)
+	in.Files = append(in.Files, "logits.arrow", data.ImagesFile)
 	return in
 }
 
@@ -84,13 +85,13 @@ func run(t *testing.T, in stages.Input, p *Params) (string, error) {
 func TestAgainstNumpy(t *testing.T) {
 	fx := loadFixtures(t)
 	in := writeExtract(t, fx)
-	for _, method := range Methods {
+	for _, method := range data.Aggregations {
 		t.Run(method, func(t *testing.T) {
 			out, err := run(t, in, &Params{Method: method})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := os.ReadFile(filepath.Join(out, ImagesFile)); string(b) != "the image table" {
+			if b, _ := os.ReadFile(filepath.Join(out, data.ImagesFile)); string(b) != "the image table" {
 				t.Errorf("images.arrow not copied: %q", b)
 			}
 			ents, _ := os.ReadDir(out)
@@ -145,7 +146,7 @@ func TestLayersParamAndErrors(t *testing.T) {
 		t.Errorf("unknown layer: %v", err)
 	}
 	noImages := in
-	noImages.Files = slices.DeleteFunc(slices.Clone(in.Files), func(f string) bool { return f == ImagesFile })
+	noImages.Files = slices.DeleteFunc(slices.Clone(in.Files), func(f string) bool { return f == data.ImagesFile })
 	if _, err := run(t, noImages, &Params{Method: "l2"}); err == nil || !strings.Contains(err.Error(), "has no images.arrow") {
 		t.Errorf("missing images.arrow: %v", err)
 	}
@@ -158,61 +159,5 @@ func TestLayersParamAndErrors(t *testing.T) {
 	}
 	if errs := (&Params{Method: "l2", Layers: []string{"a", "b", "a"}}).Validate(); len(errs) != 1 || errs[0].Field != "layers[2]" {
 		t.Errorf("duplicate layer: %v", errs)
-	}
-}
-
-func TestNaturalCompare(t *testing.T) {
-	got := []string{"conv10", "conv2", "fc", "conv13", "conv4", "conv02", "features.28", "features.3", "conv7"}
-	slices.SortFunc(got, NaturalCompare)
-	want := []string{"conv02", "conv2", "conv4", "conv7", "conv10", "conv13", "fc", "features.3", "features.28"}
-	if !slices.Equal(got, want) {
-		t.Errorf("sorted %v, want %v", got, want)
-	}
-}
-
-// TestPager: releasing the pages of a mapped matrix keeps its values, and
-// a Pager never touches memory outside a shared file mapping.
-func TestPager(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.arrow")
-	const rows, cols = 9, 5000 // rows span several pages
-	val := func(r, c int) float32 { return float32(r*cols+c) + 0.5 }
-	if err := arrowfile.WriteMatrix(path, rows, cols, nil, func(r int, dst []float32) {
-		for c := range dst {
-			dst[c] = val(r, c)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := arrowfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var all [][]float32
-	if err := arrowfile.ReadMatrixRows(r, func(_ int, v []float32) error { all = append(all, v); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	p := NewPager(all[0])
-	for pass := range 2 {
-		for i, row := range all {
-			for c, v := range row {
-				if v != val(i, c) {
-					t.Fatalf("pass %d: row %d col %d = %v after release", pass, i, c, v)
-				}
-			}
-			p.Release(row[100:2100])
-			p.Release(row)
-		}
-	}
-
-	heap := make([]float32, 4096)
-	for i := range heap {
-		heap[i] = 1
-	}
-	hp := NewPager(heap)
-	hp.Release(heap)
-	p.Release(heap) // outside p's mapping
-	if slices.ContainsFunc(heap, func(x float32) bool { return x != 1 }) {
-		t.Fatal("Release cleared heap memory")
 	}
 }

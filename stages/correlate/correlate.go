@@ -56,7 +56,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
 )
@@ -261,8 +261,8 @@ func readMetricTable(in stages.Input, layer string) (vals [][]float64, names []s
 		return nil, nil, "", "", fmt.Errorf("input %s: layer %s: %w", in.Stage, layer, err)
 	}
 	defer r.Close()
-	level, _ = arrowfile.Meta(r.Schema(), aggregate.LevelKey)
-	agg, _ = arrowfile.Meta(r.Schema(), aggregate.AggregationKey)
+	level, _ = arrowfile.Meta(r.Schema(), data.LevelKey)
+	agg, _ = arrowfile.Meta(r.Schema(), data.AggregationKey)
 	for _, m := range metric.Names {
 		col := metric.ValueColumn[m]
 		if len(r.Schema().FieldIndices(col)) == 0 {
@@ -403,7 +403,7 @@ func commonLayers(x, y stages.Input, p *Params) ([]string, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no layer table is in both %s (with column %q) and %s (with column %q)", x.Stage, p.XColumn, y.Stage, p.YColumn)
 	}
-	slices.SortFunc(out, aggregate.NaturalCompare)
+	slices.SortFunc(out, data.NaturalCompare)
 	return out, nil
 }
 

@@ -14,9 +14,10 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	_ "selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
-	"selectivity/stages/stimuli"
 )
 
 // actsKind stands in for the extract stage: fLOC-like images (11
@@ -40,7 +41,7 @@ var fLOC = [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"
 
 func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	net := job.Params.(*actsParams).Net
-	im := &stimuli.Table{}
+	im := &data.Table{}
 	for _, cd := range fLOC {
 		for k := 1; k <= 4; k++ {
 			im.Path = append(im.Path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
@@ -48,7 +49,7 @@ func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 			im.Identity, im.Image = append(im.Identity, ""), append(im.Image, k)
 		}
 	}
-	if err := stimuli.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
+	if err := data.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
 		return err
 	}
 	h := fnv.New64a()

@@ -16,7 +16,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/stimuli"
+	"selectivity/stages/internal/data"
 )
 
 // fixture is testdata/decode/fixtures.json (see gen.py there).
@@ -92,7 +92,7 @@ func writeFeatures(t testing.TB, dir, layer, agg string, x [][]float64, identity
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := &stimuli.Table{Source: "synthetic", Layout: "identities"}
+	tab := &data.Table{Source: "synthetic", Layout: "identities"}
 	count := map[int]int{}
 	for _, id := range identity {
 		name := ""
@@ -106,7 +106,7 @@ func writeFeatures(t testing.TB, dir, layer, agg string, x [][]float64, identity
 		tab.Identity = append(tab.Identity, name)
 		tab.Image = append(tab.Image, count[id])
 	}
-	if err := stimuli.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
+	if err := data.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
 		t.Fatal(err)
 	}
 }

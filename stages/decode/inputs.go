@@ -8,8 +8,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
-	"selectivity/stages/stimuli"
+	"selectivity/stages/internal/data"
 )
 
 // inputs are what a decode run reads: the features, their design and each
@@ -116,14 +115,14 @@ type features struct {
 // readFeatures reads the kernel-level matrix of layer and the image table
 // from an aggregate stage.
 func readFeatures(in stages.Input, layer string) (*features, error) {
-	all, err := aggregate.Layers(in, "kernel")
+	all, err := data.Layers(in, "kernel")
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	if len(all) == 0 {
 		return nil, fmt.Errorf("decode: input %s (features) has no kernel-level layer: give an aggregate stage", in.Stage)
 	}
-	sel, err := aggregate.Select(all, []string{layer}, in.Stage)
+	sel, err := data.Select(all, []string{layer}, in.Stage)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
@@ -152,12 +151,12 @@ func readFeatures(in stages.Input, layer string) (*features, error) {
 			return nil, fmt.Errorf("decode: %s: image %d, kernel %d is %v", sel[0].Path, i/cols, i%cols, v)
 		}
 	}
-	tab, err := stimuli.ReadImages(in.Path(aggregate.ImagesFile))
+	tab, err := data.ReadImages(in.Path(data.ImagesFile))
 	if err != nil {
 		return nil, fmt.Errorf("decode: input %s: %w", in.Stage, err)
 	}
 	if tab.Len() != f.rows {
-		return nil, fmt.Errorf("decode: input %s: %d images in %s, %d rows in %s", in.Stage, tab.Len(), aggregate.ImagesFile, f.rows, sel[0].Path)
+		return nil, fmt.Errorf("decode: input %s: %d images in %s, %d rows in %s", in.Stage, tab.Len(), data.ImagesFile, f.rows, sel[0].Path)
 	}
 	f.identity = tab.Identity
 	return f, nil
@@ -227,11 +226,11 @@ type ranking struct {
 func readMetrics(ins []stages.Input, layer string, metrics []string, kernels int) (map[string]*ranking, error) {
 	out := map[string]*ranking{}
 	for _, in := range ins {
-		all, err := aggregate.Layers(in, "kernel", "unit")
+		all, err := data.Layers(in, "kernel", "unit")
 		if err != nil {
 			return nil, fmt.Errorf("decode: %w", err)
 		}
-		var lay *aggregate.Layer
+		var lay *data.Layer
 		for i := range all {
 			if all[i].Name == layer {
 				lay = &all[i]

@@ -40,23 +40,14 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/net"
 	"selectivity/stages/model"
-	"selectivity/stages/stimuli"
 )
 
 // Files the stage reads from its stimuli input and writes.
 const (
-	ImagesFile = stimuli.ImagesFile
-	PixelsFile = stimuli.PixelsFile
 	LogitsFile = "logits.arrow"
-)
-
-// Levels written into the files' metadata.
-const (
-	LevelUnit   = "unit"
-	LevelLogits = "logits"
 )
 
 // DefaultLayers are the study's taps.
@@ -210,13 +201,13 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 		return err
 	}
 
-	px, err := stimuli.OpenPixels(stim.Path(PixelsFile))
+	px, err := data.OpenPixels(stim.Path(data.PixelsFile))
 	if err != nil {
 		return fmt.Errorf("extract: stimuli %s: %w", stim.Stage, err)
 	}
 	defer px.Close()
 	n := px.Len()
-	if table, err := stimuli.ReadImages(stim.Path(ImagesFile)); err != nil {
+	if table, err := data.ReadImages(stim.Path(data.ImagesFile)); err != nil {
 		return fmt.Errorf("extract: stimuli %s: %w", stim.Stage, err)
 	} else if table.Len() != n {
 		return fmt.Errorf("extract: stimuli %s: images.arrow has %d rows, pixels.arrow %d", stim.Stage, table.Len(), n)
@@ -266,7 +257,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 			return err
 		}
 	}
-	if err := aggregate.CopyFile(job.Output(ImagesFile), stim.Path(ImagesFile)); err != nil {
+	if err := data.CopyFile(job.Output(data.ImagesFile), stim.Path(data.ImagesFile)); err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
 	if job.Logf != nil {
@@ -320,20 +311,14 @@ type tapWriter struct {
 	rows      int
 }
 
-func (t *tapWriter) write(data []float32, n, c, h, w int) error {
+func (t *tapWriter) write(vals []float32, n, c, h, w int) error {
 	if t.w == nil {
 		cols := c * h * w
-		meta := map[string]string{
-			arrowfile.ShapeKey: arrowfile.FormatInts(c, h, w),
-			"layer":            t.tap,
-			"level":            LevelUnit,
-		}
+		l := data.Layer{Name: t.tap, Level: data.LevelUnit}
 		if t.tap == "logits" {
-			meta["level"] = LevelLogits
+			l.Level = data.LevelLogits
 		}
-		for k, v := range t.meta {
-			meta[k] = v
-		}
+		meta := l.Meta([]int{c, h, w}, t.meta)
 		t.schema = arrowfile.MatrixSchema(cols, meta)
 		var err error
 		if t.w, err = arrowfile.Create(t.path, t.schema); err != nil {
@@ -345,13 +330,13 @@ func (t *tapWriter) write(data []float32, n, c, h, w int) error {
 		return fmt.Errorf("extract: %s: batch of shape %d×%d×%d after %d×%d×%d", t.tap, c, h, w, t.c, t.h, t.wd)
 	}
 	cols := c * h * w
-	if len(data) != n*cols {
-		return fmt.Errorf("extract: %s: %d values for %d rows of %d", t.tap, len(data), n, cols)
+	if len(vals) != n*cols {
+		return fmt.Errorf("extract: %s: %d values for %d rows of %d", t.tap, len(vals), n, cols)
 	}
 	// One record batch per image, so that the file's bytes do not depend
 	// on the forward batch size, which stays out of the cache key.
 	for i := range n {
-		row := data[i*cols : (i+1)*cols]
+		row := vals[i*cols : (i+1)*cols]
 		child := array.NewData(arrow.PrimitiveTypes.Float32, cols,
 			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Float32Traits.CastToBytes(row))}, nil, 0, 0)
 		list := array.NewData(t.schema.Field(0).Type, 1, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)

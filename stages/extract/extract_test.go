@@ -15,8 +15,9 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/model"
-	"selectivity/stages/stimuli"
+	_ "selectivity/stages/stimuli"
 )
 
 const parityTol = 1e-4
@@ -69,9 +70,9 @@ stages:
 					t.Errorf("%s: shape %v (%d values), PyTorch %v", tap, shape, len(got), want.Shape)
 					continue
 				}
-				level := LevelUnit
+				level := data.LevelUnit
 				if tap == "logits" {
-					level = LevelLogits
+					level = data.LevelLogits
 				}
 				if meta["layer"] != tap || meta["level"] != level || meta["arch"] != arch {
 					t.Errorf("%s: metadata %v", tap, meta)
@@ -124,7 +125,7 @@ stages:
 	if m.ArchName() != "vgg16" || m.Classes() != 1000 || m.Meta["init"] != "random" || m.Meta["seed"] != "1" {
 		t.Errorf("model metadata %v", m.Meta)
 	}
-	px, err := stimuli.OpenPixels(filepath.Join(dirs["stim"], PixelsFile))
+	px, err := data.OpenPixels(filepath.Join(dirs["stim"], data.PixelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +168,8 @@ stages:
 			t.Errorf("%s: all zero", tap)
 		}
 	}
-	a, _ := os.ReadFile(filepath.Join(dirs["stim"], ImagesFile))
-	b, _ := os.ReadFile(filepath.Join(dirs["one"], ImagesFile))
+	a, _ := os.ReadFile(filepath.Join(dirs["stim"], data.ImagesFile))
+	b, _ := os.ReadFile(filepath.Join(dirs["one"], data.ImagesFile))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("images.arrow not copied (%d vs %d bytes)", len(a), len(b))
 	}
@@ -366,7 +367,7 @@ stages:
 	}
 	for tap, shape := range map[string]string{"conv1": "32,53,53", "conv64": "64,13,13", "embedding": "128,1,1"} {
 		vals, cols, meta := readMatrix(t, filepath.Join(dirs["acts"], LayerFile(tap)))
-		if meta["shape"] != shape || meta["arch"] != "dlib_resnet29" || meta["level"] != LevelUnit || len(vals) != 5*cols {
+		if meta["shape"] != shape || meta["arch"] != "dlib_resnet29" || meta["level"] != data.LevelUnit || len(vals) != 5*cols {
 			t.Errorf("%s: metadata %v, %d values of %d columns", tap, meta, len(vals), cols)
 		}
 	}

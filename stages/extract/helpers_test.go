@@ -17,7 +17,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
-	"selectivity/stages/stimuli"
+	"selectivity/stages/internal/data"
 )
 
 // fixtures is testdata/extract (see gen.py there).
@@ -78,7 +78,7 @@ func writeStimuli(dir string, pix []uint8, n, c, s, batchRows int) error {
 	schema := arrowfile.NewSchema([]arrow.Field{{Name: "pixels", Type: typ}}, map[string]string{
 		"shape": arrowfile.FormatInts(c, s, s), "normalize": "half", "mean": "0.5,0.5,0.5", "std": "0.5,0.5,0.5",
 	})
-	w, err := arrowfile.Create(filepath.Join(dir, PixelsFile), schema)
+	w, err := arrowfile.Create(filepath.Join(dir, data.PixelsFile), schema)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func writeStimuli(dir string, pix []uint8, n, c, s, batchRows int) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	tab := &stimuli.Table{Source: "test"}
+	tab := &data.Table{Source: "test"}
 	for i := range n {
 		tab.Path = append(tab.Path, fmt.Sprintf("test/img-%d.png", i+1))
 		tab.Category = append(tab.Category, "adult")
@@ -104,7 +104,7 @@ func writeStimuli(dir string, pix []uint8, n, c, s, batchRows int) error {
 		tab.Identity = append(tab.Identity, "")
 		tab.Image = append(tab.Image, i+1)
 	}
-	return stimuli.WriteImages(filepath.Join(dir, ImagesFile), tab, nil)
+	return data.WriteImages(filepath.Join(dir, data.ImagesFile), tab, nil)
 }
 
 // runExperiment writes text as an experiment in a temporary folder, runs

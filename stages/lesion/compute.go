@@ -6,9 +6,9 @@ import (
 	"slices"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/net"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/stimuli"
 )
 
 // Loss returns the mean cross-entropy (natural log) of n × classes logits
@@ -38,7 +38,7 @@ type runner struct {
 // chunk at a time: fn gets the chunk's first image, its size and its
 // activations (valid during the call).
 func (r *runner) chunkActs(ctx context.Context, t *task, fn func(first, n int, acts []float32, c, h, w int) error) error {
-	pix, err := stimuli.OpenPixels(t.pixels)
+	pix, err := data.OpenPixels(t.pixels)
 	if err != nil {
 		return fmt.Errorf("lesion: input %s: %w", t.stage, err)
 	}

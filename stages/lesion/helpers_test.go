@@ -17,8 +17,8 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/model"
-	"selectivity/stages/stimuli"
 )
 
 // fixtures is testdata/lesion/fixtures.json (see gen.py there).
@@ -100,7 +100,7 @@ func writeStimuli(t testing.TB, dir string, pix []uint8, n, c, s int, names []st
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tab := &stimuli.Table{Source: "test"}
+	tab := &data.Table{Source: "test"}
 	for i := range n {
 		tab.Path = append(tab.Path, fmt.Sprintf("test/%s/%d.png", names[i], i+1))
 		if kind == "identity" {
@@ -114,7 +114,7 @@ func writeStimuli(t testing.TB, dir string, pix []uint8, n, c, s int, names []st
 		}
 		tab.Image = append(tab.Image, i+1)
 	}
-	if err := stimuli.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
+	if err := data.WriteImages(filepath.Join(dir, "images.arrow"), tab, nil); err != nil {
 		t.Fatal(err)
 	}
 }

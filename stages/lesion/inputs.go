@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/model"
-	"selectivity/stages/stimuli"
 )
 
 // inputs are what a lesion run reads: the network, its tasks, and which
@@ -168,7 +168,7 @@ func maxIncrease(s []score) float64 {
 // newTask reads a stimuli stage's image table and maps each image's name
 // to a class index.
 func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int, modelNames []string) (*task, error) {
-	tab, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
+	tab, err := data.ReadImages(in.Path(data.ImagesFile))
 	if err != nil {
 		return nil, fmt.Errorf("lesion: input %s: %w", in.Stage, err)
 	}
@@ -192,13 +192,13 @@ func newTask(in *stages.Input, prefix, labels, from, mapPath string, classes int
 	for i, n := range names {
 		index[n] = idx[i]
 	}
-	return &task{prefix: prefix, stage: in.Stage, pixels: in.Path(stimuli.PixelsFile), labels: idx, labSrc: labels + " via " + from, index: index}, nil
+	return &task{prefix: prefix, stage: in.Stage, pixels: in.Path(data.PixelsFile), labels: idx, labSrc: labels + " via " + from, index: index}, nil
 }
 
 // centroidSet reads held-out images of t's classes (centroid_stimuli),
 // labelled with t's indices, whose intact embeddings give t's centroids.
 func centroidSet(in *stages.Input, labels string, t *task) (*task, error) {
-	tab, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
+	tab, err := data.ReadImages(in.Path(data.ImagesFile))
 	if err != nil {
 		return nil, fmt.Errorf("lesion: input %s: %w", in.Stage, err)
 	}
@@ -206,7 +206,7 @@ func centroidSet(in *stages.Input, labels string, t *task) (*task, error) {
 	if labels == "category" {
 		names = tab.Category
 	}
-	c := &task{stage: in.Stage, pixels: in.Path(stimuli.PixelsFile)}
+	c := &task{stage: in.Stage, pixels: in.Path(data.PixelsFile)}
 	var missing []string
 	seen := map[int]bool{}
 	for _, n := range names {

@@ -5,34 +5,19 @@ import (
 	"slices"
 	"strings"
 
-	"selectivity/cache/arrowfile"
+	"selectivity/stages/internal/data"
 )
 
-// images is what the metrics need of the image table: one entry per row.
-type images struct {
-	path, category, domain []string
-}
-
-// readImages reads the columns path, category and domain of the image
-// table at path.
-func readImages(path string) (*images, error) {
-	r, err := arrowfile.Open(path)
+// readImages reads the image table at path, whose images must all have a
+// category and a domain.
+func readImages(path string) (*data.Table, error) {
+	im, err := data.ReadImages(path)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	im := &images{}
-	for _, c := range []struct {
-		name string
-		dst  *[]string
-	}{{"path", &im.path}, {"category", &im.category}, {"domain", &im.domain}} {
-		if *c.dst, err = arrowfile.StringColumn(r, c.name); err != nil {
-			return nil, err
-		}
-	}
-	for i := range im.category {
-		if im.category[i] == "" || im.domain[i] == "" {
-			return nil, fmt.Errorf("%s: image %d (%s) has no category or no domain", path, i, im.path[i])
+	for i := range im.Category {
+		if im.Category[i] == "" || im.Domain[i] == "" {
+			return nil, fmt.Errorf("%s: image %d (%s) has no category or no domain", path, i, im.Path[i])
 		}
 	}
 	return im, nil
@@ -66,25 +51,25 @@ const scrambled = "scrambled"
 
 // newDesign builds the design for p from the image table, checking that
 // the requested metrics can be computed on it.
-func newDesign(im *images, p *Params) (*design, error) {
-	n := len(im.category)
-	domOrder, catOrder := firstSeen(im.domain), firstSeen(im.category)
+func newDesign(im *data.Table, p *Params) (*design, error) {
+	n := len(im.Category)
+	domOrder, catOrder := firstSeen(im.Domain), firstSeen(im.Category)
 	catDomain := map[string]string{}
-	for i, c := range im.category {
-		if d, ok := catDomain[c]; ok && d != im.domain[i] {
-			return nil, fmt.Errorf("category %q is in two domains, %q and %q (image %d, %s)", c, d, im.domain[i], i, im.path[i])
+	for i, c := range im.Category {
+		if d, ok := catDomain[c]; ok && d != im.Domain[i] {
+			return nil, fmt.Errorf("category %q is in two domains, %q and %q (image %d, %s)", c, d, im.Domain[i], i, im.Path[i])
 		}
-		catDomain[c] = im.domain[i]
+		catDomain[c] = im.Domain[i]
 	}
 	d := &design{}
 	var inP func(i int) bool
 	switch {
 	case slices.Contains(domOrder, p.Preferred):
 		d.byKind = "domain"
-		inP = func(i int) bool { return im.domain[i] == p.Preferred }
+		inP = func(i int) bool { return im.Domain[i] == p.Preferred }
 	case slices.Contains(catOrder, p.Preferred):
 		d.byKind = "category"
-		inP = func(i int) bool { return im.category[i] == p.Preferred }
+		inP = func(i int) bool { return im.Category[i] == p.Preferred }
 	default:
 		return nil, fmt.Errorf("preferred %q is neither a domain nor a category of the %d images; domains: %s; categories: %s",
 			p.Preferred, n, strings.Join(domOrder, ", "), strings.Join(catOrder, ", "))
@@ -94,7 +79,7 @@ func newDesign(im *images, p *Params) (*design, error) {
 		switch {
 		case inP(i):
 			d.order = append(d.order, i)
-		case p.IncludeScrambled || (im.domain[i] != scrambled && im.category[i] != scrambled):
+		case p.IncludeScrambled || (im.Domain[i] != scrambled && im.Category[i] != scrambled):
 			nset = append(nset, i)
 		}
 	}
@@ -108,10 +93,10 @@ func newDesign(im *images, p *Params) (*design, error) {
 	}
 	domRank, catRank := rank(domOrder), rank(catOrder)
 	slices.SortStableFunc(nset, func(a, b int) int {
-		if c := domRank[im.domain[a]] - domRank[im.domain[b]]; c != 0 {
+		if c := domRank[im.Domain[a]] - domRank[im.Domain[b]]; c != 0 {
 			return c
 		}
-		return catRank[im.category[a]] - catRank[im.category[b]]
+		return catRank[im.Category[a]] - catRank[im.Category[b]]
 	})
 	d.order = append(d.order, nset...)
 	runs := func(key []string) []group {
@@ -126,11 +111,11 @@ func newDesign(im *images, p *Params) (*design, error) {
 		return gs
 	}
 	if p.Compare == "categories" {
-		d.tgroup = runs(im.category)
+		d.tgroup = runs(im.Category)
 	} else {
-		d.tgroup = runs(im.domain)
+		d.tgroup = runs(im.Domain)
 	}
-	d.cats = runs(im.category)
+	d.cats = runs(im.Category)
 	return d, d.check(p)
 }
 

@@ -12,13 +12,13 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 )
 
 // Result holds one layer's per-item outputs under one design.
 type Result struct {
-	layer aggregate.Layer
+	layer data.Layer
 	shape string // the input's shape metadata
 	items int
 
@@ -72,7 +72,7 @@ var readThroughMapping = false
 // chunk is loaded in the base design's order, and each view's worker reads
 // its responses from there. scratch is the chunk buffer, reused across
 // layers (and grown if needed) so that its pages are faulted in once.
-func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base *design, views []*View, nImages int, p *Params, scratch *[]float64) ([]*Result, error) {
+func computeViews(ctx context.Context, job *stages.Job, l data.Layer, base *design, views []*View, nImages int, p *Params, scratch *[]float64) ([]*Result, error) {
 	r, err := arrowfile.Open(l.Path)
 	if err != nil {
 		return nil, err
@@ -83,11 +83,11 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 		return nil, err
 	}
 	if r.NumRows() != int64(nImages) {
-		return nil, fmt.Errorf("%s has %d rows but %s lists %d images", l.Path, r.NumRows(), aggregate.ImagesFile, nImages)
+		return nil, fmt.Errorf("%s has %d rows but %s lists %d images", l.Path, r.NumRows(), data.ImagesFile, nImages)
 	}
 	shape, _ := arrowfile.Meta(r.Schema(), arrowfile.ShapeKey)
 	if l.Level == "kernel" && l.Aggregation == "" {
-		return nil, fmt.Errorf("%s: kernel-level file without %q metadata", l.Path, aggregate.AggregationKey)
+		return nil, fmt.Errorf("%s: kernel-level file without %q metadata", l.Path, data.AggregationKey)
 	}
 	rows := make([][]float32, 0, nImages)
 	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
@@ -139,7 +139,7 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 
 // rowSource reads column blocks of the image rows in the design's order.
 //
-// Rows are read with pread from the file when aggregate.FileOffsets can
+// Rows are read with pread from the file when data.FileOffsets can
 // place them, so that the page cache stays out of the process's resident
 // set: reading a little of every row through the mapping would map most of
 // the file (the kernel maps whole large folios), and the resident set of a
@@ -159,7 +159,7 @@ func newRowSource(path string, rows [][]float32, order []int) (*rowSource, error
 	if readThroughMapping {
 		return s, nil
 	}
-	offs, ok := aggregate.FileOffsets(path, s.rows)
+	offs, ok := data.FileOffsets(path, s.rows)
 	if !ok {
 		return s, nil
 	}
@@ -177,7 +177,7 @@ func (s *rowSource) read(dst []float32, j, i0 int) error {
 		copy(dst, s.rows[j][i0:])
 		return nil
 	}
-	if _, err := s.f.ReadAt(aggregate.Bytes(dst), s.off[j]+int64(i0)*4); err != nil {
+	if _, err := s.f.ReadAt(data.Bytes(dst), s.off[j]+int64(i0)*4); err != nil {
 		return fmt.Errorf("read %s: %w", s.f.Name(), err)
 	}
 	return nil
@@ -190,7 +190,7 @@ func (s *rowSource) close() {
 }
 
 // newResult allocates the outputs of the requested metrics.
-func newResult(l aggregate.Layer, shape string, items int, d *design, p *Params) *Result {
+func newResult(l data.Layer, shape string, items int, d *design, p *Params) *Result {
 	res := &Result{layer: l, shape: shape, items: items, params: p}
 	f := func() []float64 { return make([]float64, items) }
 	if p.has("fsi") {

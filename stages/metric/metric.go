@@ -70,7 +70,7 @@
 // A layer is processed in chunks of chunk_units items (default: ~256 MiB
 // of float64 scratch at the input's image count). For a chunk, the column
 // block of every image row is read — with pread at the row's place in the
-// memory-mapped file (aggregate.FileOffsets), so that the page cache does
+// memory-mapped file (data.FileOffsets), so that the page cache does
 // not enter the process's resident set, or else copied from the mapping —
 // converted to float64 and transposed into item-major scratch by parallel
 // workers, which then compute the items, each with its own stats.Scratch.

@@ -7,7 +7,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 )
 
 // Study is a metric stage's input made ready for computing the metrics
@@ -23,10 +23,10 @@ type Study struct {
 	// Stage is the input stage's name.
 	Stage string
 	// Layers are the layers the parameters select, in order.
-	Layers []aggregate.Layer
+	Layers []data.Layer
 
 	p       *Params
-	im      *images
+	im      *data.Table
 	d       *design
 	scratch []float64
 }
@@ -72,10 +72,10 @@ func OpenJob(job *stages.Job, p *Params) (*Study, error) {
 
 // Open reads in's image table and layer list and builds the design of p.
 func Open(in stages.Input, p *Params) (*Study, error) {
-	if !slices.Contains(in.Files, aggregate.ImagesFile) {
-		return nil, fmt.Errorf("input %s has no %s", in.Stage, aggregate.ImagesFile)
+	if !slices.Contains(in.Files, data.ImagesFile) {
+		return nil, fmt.Errorf("input %s has no %s", in.Stage, data.ImagesFile)
 	}
-	im, err := readImages(in.Path(aggregate.ImagesFile))
+	im, err := readImages(in.Path(data.ImagesFile))
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
 	}
@@ -83,11 +83,11 @@ func Open(in stages.Input, p *Params) (*Study, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
 	}
-	all, err := aggregate.Layers(in, "unit", "kernel")
+	all, err := data.Layers(in, "unit", "kernel")
 	if err != nil {
 		return nil, err
 	}
-	layers, err := aggregate.Select(all, p.Layers, in.Stage)
+	layers, err := data.Select(all, p.Layers, in.Stage)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (s *Study) Preferred() int { return s.d.nP }
 func (s *Study) Row(j int) int { return s.d.order[j] }
 
 // Category is the category of the image at position j.
-func (s *Study) Category(j int) string { return s.im.category[s.d.order[j]] }
+func (s *Study) Category(j int) string { return s.im.Category[s.d.order[j]] }
 
 // Categories is Category of every position 0 … Included()−1.
 func (s *Study) Categories() []string {
@@ -196,12 +196,12 @@ const ResultBytes = 256 << 20
 // view's result to each, in order. Views are computed in batches, one pass
 // over the layer's file per batch, so that at most about ResultBytes of
 // results are held: each may keep the results it is handed.
-func (s *Study) Compute(ctx context.Context, job *stages.Job, l aggregate.Layer, views []*View, each func(v int, r *Result) error) error {
+func (s *Study) Compute(ctx context.Context, job *stages.Job, l data.Layer, views []*View, each func(v int, r *Result) error) error {
 	per := 8 * (6 + 2*len(s.d.tgroup)) * max(1, s.layerItems(l))
 	batch := max(1, ResultBytes/per)
 	for v0 := 0; v0 < len(views); v0 += batch {
 		v1 := min(v0+batch, len(views))
-		res, err := computeViews(ctx, job, l, s.d, views[v0:v1], len(s.im.category), s.p, &s.scratch)
+		res, err := computeViews(ctx, job, l, s.d, views[v0:v1], len(s.im.Category), s.p, &s.scratch)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (s *Study) Compute(ctx context.Context, job *stages.Job, l aggregate.Layer,
 
 // layerItems is the number of items of l, 0 if its file cannot be read
 // (computeViews then reports why).
-func (s *Study) layerItems(l aggregate.Layer) int {
+func (s *Study) layerItems(l data.Layer) int {
 	r, err := arrowfile.Open(l.Path)
 	if err != nil {
 		return 0

@@ -8,7 +8,7 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
+	"selectivity/stages/internal/data"
 )
 
 // write writes the layer's per-item table; see the package doc.
@@ -47,9 +47,9 @@ func (r *Result) write(path string, d *design, p *Params) error {
 		}
 	}
 	meta := paramsMeta(p)
-	meta[aggregate.LevelKey] = r.layer.Level
-	meta[aggregate.AggregationKey] = r.layer.Aggregation
-	meta[aggregate.LayerKey] = r.layer.Name
+	meta[data.LevelKey] = r.layer.Level
+	meta[data.AggregationKey] = r.layer.Aggregation
+	meta[data.LayerKey] = r.layer.Name
 	meta[arrowfile.ShapeKey] = r.shape
 	meta["preferred_by"] = d.byKind
 	meta["n_preferred"] = strconv.Itoa(d.nP)

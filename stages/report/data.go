@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/aggregate"
 	"selectivity/stages/correlate"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/metric"
 )
 
@@ -139,9 +139,9 @@ func levelKeyLess(a, b levelKey) bool {
 		case "kernel":
 			lv = 1
 		}
-		ag := slices.Index(aggregate.Methods, k.agg)
+		ag := slices.Index(data.Aggregations, k.agg)
 		if ag < 0 {
-			ag = len(aggregate.Methods)
+			ag = len(data.Aggregations)
 		}
 		return lv, ag
 	}

@@ -15,7 +15,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
-	"selectivity/stages/stimuli"
+	"selectivity/stages/internal/data"
 )
 
 // The test kinds stand in for extract, lesion and decode: small synthetic
@@ -47,7 +47,7 @@ var fLOC = [][2]string{{"adult", "faces"}, {"child", "faces"}, {"body", "bodies"
 
 func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 	net := job.Params.(*netParams).Net
-	im := &stimuli.Table{}
+	im := &data.Table{}
 	for _, cd := range fLOC {
 		for k := 1; k <= 4; k++ {
 			im.Path = append(im.Path, fmt.Sprintf("stimuli/%s/%s-%d.jpg", cd[0], cd[0], k))
@@ -55,7 +55,7 @@ func (actsKind) Run(ctx context.Context, job *stages.Job) error {
 			im.Identity, im.Image = append(im.Identity, ""), append(im.Image, k)
 		}
 	}
-	if err := stimuli.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
+	if err := data.WriteImages(job.Output("images.arrow"), im, nil); err != nil {
 		return err
 	}
 	h := fnv.New64a()

@@ -4,10 +4,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"selectivity/stages/internal/data"
 	"slices"
 	"strings"
 	"testing"
+
+	"selectivity/stages/internal/data"
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"

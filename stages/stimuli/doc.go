@@ -48,12 +48,12 @@
 // otherwise, gray images then replicated into three channels. Schema
 // metadata: shape = "C,S,S", normalize = the normalisation's name, mean and
 // std = three comma-separated float32 values (R, G, B). The normalisation
-// is not applied to the stored bytes: Pixels.Batches applies it, exactly as
+// is not applied to the stored bytes: data.Pixels.Batches applies it, exactly as
 // torchvision's ToTensor + Normalize.
 //
 // skipped.arrow — the images left out under on_error: skip, one row each:
 // path utf8 (as in images.arrow), error utf8. Empty otherwise.
 //
-// ReadImages, OpenPixels and ReadSkipped read these files back for later
+// data.ReadImages, data.OpenPixels and data.ReadSkipped read these files back for later
 // stages; Export writes a stimulus set as PNG folders for people to look at.
 package stimuli

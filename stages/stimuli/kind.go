@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime"
 	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,18 +13,9 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/imaging"
 )
-
-// Output file names.
-const (
-	ImagesFile  = "images.arrow"
-	PixelsFile  = "pixels.arrow"
-	SkippedFile = "skipped.arrow"
-)
-
-// PixelsColumn is the column of pixels.arrow.
-const PixelsColumn = "pixels"
 
 // batchBytes bounds the size of one record batch of pixels.arrow (tests
 // lower it).
@@ -83,26 +72,20 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 	if s.source == "synthetic" {
 		logf("drawing %d synthetic images (%s, seed %d, %d px)", len(s.items), s.layout, p.Seed, p.ImageSize)
 	}
-	out, err := writePixels(ctx, job.Output(PixelsFile), s, pipe, p, job.Progress, logf)
+	out, err := writePixels(ctx, job.Output(data.PixelsFile), s, pipe, p, job.Progress, logf)
 	if err != nil {
 		return err
 	}
-	if err := writeImages(job.Output(ImagesFile), s, out); err != nil {
+	if err := writeImages(job.Output(data.ImagesFile), s, out); err != nil {
 		return err
 	}
-	return writeSkipped(job.Output(SkippedFile), out.skipped)
-}
-
-// Skip is an image left out under on_error: skip.
-type Skip struct {
-	Path  string // as images.arrow would have named it
-	Error string
+	return writeSkipped(job.Output(data.SkippedFile), out.skipped)
 }
 
 // written is what writePixels wrote.
 type written struct {
 	kept    []int // indexes into the set's items, in order
-	skipped []Skip
+	skipped []data.Skip
 }
 
 // errColour is wrapped by writePixels when a colour image turns up in a
@@ -142,7 +125,7 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 	S := pipe.Crop
 	rowLen := c * S * S
 	batchRows := min(max(1, batchBytes/rowLen), len(s.items))
-	schema := PixelsSchema(c, S, normalize, pipe.Norm)
+	schema := data.PixelsSchema(c, S, normalize, pipe.Norm)
 	w, err := arrowfile.Create(path, schema)
 	if err != nil {
 		return nil, err
@@ -188,7 +171,7 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 			if !skip {
 				return err
 			}
-			out.skipped = append(out.skipped, Skip{Path: it.path, Error: err.Error()})
+			out.skipped = append(out.skipped, data.Skip{Path: it.path, Error: err.Error()})
 			if !warned[i] {
 				warned[i] = true
 				logf("warning: skipping %s: %v", it.path, err)
@@ -222,7 +205,7 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 		return nil, err
 	}
 	if len(out.skipped) > 0 {
-		logf("skipped %d of %d images (listed in %s)", len(out.skipped), len(s.items), SkippedFile)
+		logf("skipped %d of %d images (listed in %s)", len(out.skipped), len(s.items), data.SkippedFile)
 	}
 	return out, nil
 }
@@ -246,30 +229,9 @@ func putCHW(dst []uint8, px *imaging.Image, c int) {
 	}
 }
 
-// formatFloats formats float32 values so that parsing them back gives the
-// same bits.
-func formatFloats(v [3]float32) string {
-	s := make([]string, 3)
-	for i, x := range v {
-		s[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
-	}
-	return strings.Join(s, ",")
-}
-
-// PixelsSchema is pixels.arrow's schema for c channels of s×s pixels.
-func PixelsSchema(c, s int, name string, n imaging.Norm) *arrow.Schema {
-	typ := arrow.FixedSizeListOfNonNullable(int32(c*s*s), arrow.PrimitiveTypes.Uint8)
-	return arrowfile.NewSchema([]arrow.Field{{Name: PixelsColumn, Type: typ}}, map[string]string{
-		arrowfile.ShapeKey: arrowfile.FormatInts(c, s, s),
-		"normalize":        name,
-		"mean":             formatFloats(n.Mean),
-		"std":              formatFloats(n.Std),
-	})
-}
-
 // writeImages writes images.arrow: the kept items of s.
 func writeImages(path string, s *set, out *written) error {
-	t := &Table{Source: s.source, Layout: s.layout}
+	t := &data.Table{Source: s.source, Layout: s.layout}
 	for _, i := range out.kept {
 		it := &s.items[i]
 		t.Path = append(t.Path, it.path)
@@ -278,31 +240,11 @@ func writeImages(path string, s *set, out *written) error {
 		t.Identity = append(t.Identity, it.identity)
 		t.Image = append(t.Image, it.image)
 	}
-	return WriteImages(path, t, map[string]string{"skipped": strconv.Itoa(len(out.skipped))})
-}
-
-// WriteImages writes t as an image table, images.arrow, which ReadImages
-// reads back: columns index (the row), path, category, domain, identity
-// and image; t.Source and t.Layout, and the entries of meta, as metadata.
-func WriteImages(path string, t *Table, meta map[string]string) error {
-	index, image := make([]int32, len(t.Image)), make([]int32, len(t.Image))
-	for i, im := range t.Image {
-		index[i], image[i] = int32(i), int32(im)
-	}
-	var tab arrowfile.Table
-	tab.Int32s("index", index)
-	tab.Strings("path", t.Path)
-	tab.Strings("category", t.Category)
-	tab.Strings("domain", t.Domain)
-	tab.Strings("identity", t.Identity)
-	tab.Int32s("image", image)
-	md := map[string]string{"source": t.Source, "layout": t.Layout}
-	maps.Copy(md, meta)
-	return tab.Write(path, md)
+	return data.WriteImages(path, t, map[string]string{"skipped": strconv.Itoa(len(out.skipped))})
 }
 
 // writeSkipped writes skipped.arrow.
-func writeSkipped(path string, skipped []Skip) error {
+func writeSkipped(path string, skipped []data.Skip) error {
 	var paths, errs []string
 	for _, s := range skipped {
 		paths = append(paths, s.Path)

@@ -22,6 +22,7 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/imaging"
 	"selectivity/stages/stimuli/synth"
 )
@@ -105,18 +106,18 @@ func writeFile(t *testing.T, path string, img image.Image) {
 	}
 }
 
-func readTable(t *testing.T, dir string) *Table {
+func readTable(t *testing.T, dir string) *data.Table {
 	t.Helper()
-	tab, err := ReadImages(filepath.Join(dir, ImagesFile))
+	tab, err := data.ReadImages(filepath.Join(dir, data.ImagesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tab
 }
 
-func openPixels(t *testing.T, dir string) *Pixels {
+func openPixels(t *testing.T, dir string) *data.Pixels {
 	t.Helper()
-	px, err := OpenPixels(filepath.Join(dir, PixelsFile))
+	px, err := data.OpenPixels(filepath.Join(dir, data.PixelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func checkPixels(t *testing.T, dir, root string, p *Params) {
 }
 
 // checkBatches streams px in batches and compares with want bit for bit.
-func checkBatches(t *testing.T, px *Pixels, want [][]float32, batch int) {
+func checkBatches(t *testing.T, px *data.Pixels, want [][]float32, batch int) {
 	t.Helper()
 	next := 0
 	err := px.Batches(batch, func(first, n int, x []float32) error {
@@ -330,7 +331,7 @@ func TestBadImage(t *testing.T) {
 	if !slices.Equal(tab.Path, []string{"adult/adult-1.jpg", "adult/adult-3.jpg", "child/child-1.jpg"}) || !slices.Equal(tab.Image, []int{1, 3, 1}) {
 		t.Errorf("paths %v images %v", tab.Path, tab.Image)
 	}
-	skipped, err := ReadSkipped(filepath.Join(dir, SkippedFile))
+	skipped, err := data.ReadSkipped(filepath.Join(dir, data.SkippedFile))
 	if err != nil || len(skipped) != 1 || skipped[0].Path != "adult/adult-2.jpg" || skipped[0].Error == "" {
 		t.Errorf("skipped %v, %v", skipped, err)
 	}
@@ -351,7 +352,7 @@ func TestSyntheticDeterministic(t *testing.T) {
 	p := smallSynth()
 	dir1, _ := mustRun(t, p)
 	dir2, _ := mustRun(t, p)
-	for _, f := range []string{ImagesFile, PixelsFile, SkippedFile} {
+	for _, f := range []string{data.ImagesFile, data.PixelsFile, data.SkippedFile} {
 		a, err1 := os.ReadFile(filepath.Join(dir1, f))
 		b, err2 := os.ReadFile(filepath.Join(dir2, f))
 		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
@@ -364,8 +365,8 @@ func TestSyntheticDeterministic(t *testing.T) {
 	}
 	p.Seed = 2
 	dir3, _ := mustRun(t, p)
-	a, _ := os.ReadFile(filepath.Join(dir1, PixelsFile))
-	b, _ := os.ReadFile(filepath.Join(dir3, PixelsFile))
+	a, _ := os.ReadFile(filepath.Join(dir1, data.PixelsFile))
+	b, _ := os.ReadFile(filepath.Join(dir3, data.PixelsFile))
 	if bytes.Equal(a, b) {
 		t.Error("another seed gave the same pixels")
 	}
@@ -445,7 +446,7 @@ func TestBatchesAndRecordBatches(t *testing.T) {
 	batchBytes = 3 * 40 * 40 // three gray rows per record batch
 	defer func() { batchBytes = old }()
 	dir, _ := mustRun(t, p)
-	r, err := arrowfile.Open(filepath.Join(dir, PixelsFile))
+	r, err := arrowfile.Open(filepath.Join(dir, data.PixelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,11 +496,11 @@ func TestColourAfterAll(t *testing.T) {
 	pipe, _ := p.pipeline()
 	dir := t.TempDir()
 	var logs []string
-	out, err := writePixels(context.Background(), filepath.Join(dir, PixelsFile), s, pipe, p, pipelinetest.Progress{}, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	out, err := writePixels(context.Background(), filepath.Join(dir, data.PixelsFile), s, pipe, p, pipelinetest.Progress{}, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
 	if err != nil || len(out.kept) != 2 {
 		t.Fatal(out, err)
 	}
-	if err := writeImages(filepath.Join(dir, ImagesFile), s, out); err != nil {
+	if err := writeImages(filepath.Join(dir, data.ImagesFile), s, out); err != nil {
 		t.Fatal(err)
 	}
 	if c := openPixels(t, dir).Channels(); c != 3 || len(logs) != 1 {

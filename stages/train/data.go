@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/imaging"
-	"selectivity/stages/stimuli"
 )
 
 // set is one input's images: their stored pixels (pointing into the mapped
@@ -17,7 +17,7 @@ import (
 // their output indices.
 type set struct {
 	stage  string
-	px     *stimuli.Pixels
+	px     *data.Pixels
 	rows   [][]uint8
 	labels []int
 }
@@ -69,11 +69,11 @@ func openData(job *stages.Job, size int) (_ *dataset, err error) {
 			return nil, nil, err
 		}
 		where := slot + " " + in.Stage
-		t, err := stimuli.ReadImages(in.Path(stimuli.ImagesFile))
+		t, err := data.ReadImages(in.Path(data.ImagesFile))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		px, err := stimuli.OpenPixels(in.Path(stimuli.PixelsFile))
+		px, err := data.OpenPixels(in.Path(data.PixelsFile))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}

@@ -11,9 +11,9 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/model"
-	"selectivity/stages/stimuli"
 
 	_ "selectivity/stages/extract"
 )
@@ -79,7 +79,7 @@ func TestShippedNetwork(t *testing.T) {
 		for k, n := range names {
 			index[n] = k
 		}
-		tab, err := stimuli.ReadImages(filepath.Join(res.Dirs["logits@"+net], stimuli.ImagesFile))
+		tab, err := data.ReadImages(filepath.Join(res.Dirs["logits@"+net], data.ImagesFile))
 		if err != nil {
 			t.Fatal(err)
 		}

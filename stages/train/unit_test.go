@@ -10,8 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/imaging"
-	"selectivity/stages/stimuli"
 )
 
 func TestRate(t *testing.T) {
@@ -112,18 +112,18 @@ func rgbSet(t *testing.T, s int) (*set, []uint8) {
 	for i := range pix {
 		pix[i] = uint8(7*i + 3)
 	}
-	schema := stimuli.PixelsSchema(3, s, "half", norm)
+	schema := data.PixelsSchema(3, s, "half", norm)
 	b := array.NewBuilder(memory.DefaultAllocator, schema.Field(0).Type).(*array.FixedSizeListBuilder)
 	defer b.Release()
 	b.Append(true)
 	b.ValueBuilder().(*array.Uint8Builder).AppendValues(pix, nil)
 	col := b.NewArray()
 	defer col.Release()
-	path := filepath.Join(t.TempDir(), stimuli.PixelsFile)
+	path := filepath.Join(t.TempDir(), data.PixelsFile)
 	if err := arrowfile.WriteTable(path, schema, col); err != nil {
 		t.Fatal(err)
 	}
-	px, err := stimuli.OpenPixels(path)
+	px, err := data.OpenPixels(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,9 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
 )
 
@@ -42,13 +39,14 @@ type Layer struct {
 func WriteInput(t testing.TB, im Images, layers []Layer) stages.Input {
 	t.Helper()
 	dir := t.TempDir()
-	in := stages.Input{Stage: "acts", Dir: dir, Files: []string{"images.arrow"}}
-	WriteImages(t, filepath.Join(dir, "images.arrow"), im)
+	in := stages.Input{Stage: "acts", Dir: dir, Files: []string{data.ImagesFile}}
+	WriteImages(t, filepath.Join(dir, data.ImagesFile), im)
 	for _, l := range layers {
-		meta := map[string]string{"layer": l.Name, "shape": arrowfile.FormatInts(l.Shape...), "level": "unit"}
+		dl := data.Layer{Name: l.Name, Level: data.LevelUnit}
 		if l.Aggregation != "" {
-			meta["level"], meta["aggregation"] = "kernel", l.Aggregation
+			dl.Level, dl.Aggregation = data.LevelKernel, l.Aggregation
 		}
+		meta := dl.Meta(l.Shape, nil)
 		name := l.Name + ".arrow"
 		if err := arrowfile.WriteMatrixBatched(filepath.Join(dir, name), len(im.Path), l.Items, 10, meta, l.Rows); err != nil {
 			t.Fatal(err)
@@ -61,35 +59,17 @@ func WriteInput(t testing.TB, im Images, layers []Layer) stages.Input {
 // WriteImages writes an image table as the extract stage does.
 func WriteImages(t testing.TB, path string, im Images) {
 	t.Helper()
-	n := len(im.Path)
-	idx := make([]int32, n)
-	for i := range idx {
-		idx[i] = int32(i)
+	tab := &data.Table{Path: im.Path, Category: im.Category, Domain: im.Domain, Identity: im.Identity, Image: make([]int, len(im.Path))}
+	if tab.Identity == nil {
+		tab.Identity = make([]string, len(im.Path))
 	}
-	if im.Identity == nil {
-		im.Identity = make([]string, n)
+	for i := range tab.Image {
+		tab.Image[i] = i
+		if im.Image != nil {
+			tab.Image[i] = int(im.Image[i])
+		}
 	}
-	if im.Image == nil {
-		im.Image = idx
-	}
-	mem := memory.DefaultAllocator
-	ints := func(v []int32) arrow.Array {
-		b := array.NewInt32Builder(mem)
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	str := func(v []string) arrow.Array {
-		b := array.NewStringBuilder(mem)
-		b.AppendValues(v, nil)
-		return b.NewArray()
-	}
-	cols := []arrow.Array{ints(idx), str(im.Path), str(im.Category), str(im.Domain), str(im.Identity), ints(im.Image)}
-	fields := []arrow.Field{
-		{Name: "index", Type: arrow.PrimitiveTypes.Int32}, {Name: "path", Type: arrow.BinaryTypes.String},
-		{Name: "category", Type: arrow.BinaryTypes.String}, {Name: "domain", Type: arrow.BinaryTypes.String},
-		{Name: "identity", Type: arrow.BinaryTypes.String}, {Name: "image", Type: arrow.PrimitiveTypes.Int32},
-	}
-	if err := arrowfile.WriteTable(path, arrowfile.NewSchema(fields, nil), cols...); err != nil {
+	if err := data.WriteImages(path, tab, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package aggregate
+package data
 
 import (
 	"bufio"

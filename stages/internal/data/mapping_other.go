@@ -1,6 +1,6 @@
 //go:build !linux
 
-package aggregate
+package data
 
 // Pager releases the pages of a memory-mapped file a scan is done with;
 // on this system it does nothing (see the Linux version).

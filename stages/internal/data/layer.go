@@ -1,7 +1,8 @@
-package aggregate
+package data
 
 import (
 	"fmt"
+	"maps"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,11 +14,9 @@ import (
 	"selectivity/stages"
 )
 
-// ImagesFile is the image table an extract stage writes beside its layer
-// files (columns index, path, category, domain, identity, image; one row
-// per image, in the order of the layer matrices' rows). The aggregate kind
-// copies it, so that kernel-level stages read it the same way.
-const ImagesFile = "images.arrow"
+// Aggregations lists the spatial reductions of kernel-level layers, as the
+// aggregate kind's method parameter names them.
+var Aggregations = []string{"mean", "l2", "max"}
 
 // Schema metadata keys of layer files.
 const (
@@ -30,6 +29,30 @@ const (
 	// mean, l2 or max.
 	AggregationKey = "aggregation"
 )
+
+// Levels of matrix files.
+const (
+	LevelUnit   = "unit"   // one column per channel × y × x position
+	LevelKernel = "kernel" // one column per channel
+	LevelLogits = "logits" // the network's outputs
+)
+
+// Meta is the schema metadata of l's file holding a matrix whose rows
+// are images of the given shape (C, H, W at unit level; C at kernel
+// level): the entries of extra, then the contract's keys, which win.
+func (l Layer) Meta(shape []int, extra map[string]string) map[string]string {
+	meta := maps.Clone(extra)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[arrowfile.ShapeKey] = arrowfile.FormatInts(shape...)
+	meta[LayerKey] = l.Name
+	meta[LevelKey] = l.Level
+	if l.Aggregation != "" {
+		meta[AggregationKey] = l.Aggregation
+	}
+	return meta
+}
 
 // Layer is one layer file of an extract or aggregate stage: an arrowfile
 // matrix whose rows are images and whose columns are items.

@@ -1,7 +1,8 @@
-package stimuli
+package data
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,24 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/stages/internal/imaging"
 )
+
+// The stimuli kind's tables: images.arrow (which extract and aggregate
+// pass on beside their layer files, one row per image in the order of
+// the layer matrices' rows), pixels.arrow and skipped.arrow.
+const (
+	ImagesFile  = "images.arrow"
+	PixelsFile  = "pixels.arrow"
+	SkippedFile = "skipped.arrow"
+)
+
+// PixelsColumn is the column of pixels.arrow.
+const PixelsColumn = "pixels"
+
+// Skip is an image left out under on_error: skip.
+type Skip struct {
+	Path  string // as images.arrow would have named it
+	Error string
+}
 
 // Table is images.arrow as Go slices, one element per image in stimulus
 // order (row i is image index i).
@@ -341,3 +360,45 @@ func (p *Pixels) Batches(batch int, fn func(first, n int, x []float32) error) er
 	}
 	return err
 }
+
+// formatFloats formats float32 values so that parsing them back gives the
+// same bits.
+func formatFloats(v [3]float32) string {
+	s := make([]string, 3)
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
+	}
+	return strings.Join(s, ",")
+}
+
+// PixelsSchema is pixels.arrow's schema for c channels of s×s pixels.
+func PixelsSchema(c, s int, name string, n imaging.Norm) *arrow.Schema {
+	typ := arrow.FixedSizeListOfNonNullable(int32(c*s*s), arrow.PrimitiveTypes.Uint8)
+	return arrowfile.NewSchema([]arrow.Field{{Name: PixelsColumn, Type: typ}}, map[string]string{
+		arrowfile.ShapeKey: arrowfile.FormatInts(c, s, s),
+		"normalize":        name,
+		"mean":             formatFloats(n.Mean),
+		"std":              formatFloats(n.Std),
+	})
+}
+
+// WriteImages writes t as an image table, images.arrow, which ReadImages
+// reads back: columns index (the row), path, category, domain, identity
+// and image; t.Source and t.Layout, and the entries of meta, as metadata.
+func WriteImages(path string, t *Table, meta map[string]string) error {
+	index, image := make([]int32, len(t.Image)), make([]int32, len(t.Image))
+	for i, im := range t.Image {
+		index[i], image[i] = int32(i), int32(im)
+	}
+	var tab arrowfile.Table
+	tab.Int32s("index", index)
+	tab.Strings("path", t.Path)
+	tab.Strings("category", t.Category)
+	tab.Strings("domain", t.Domain)
+	tab.Strings("identity", t.Identity)
+	tab.Int32s("image", image)
+	md := map[string]string{"source": t.Source, "layout": t.Layout}
+	maps.Copy(md, meta)
+	return tab.Write(path, md)
+}
+
