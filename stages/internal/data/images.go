@@ -401,4 +401,3 @@ func WriteImages(path string, t *Table, meta map[string]string) error {
 	maps.Copy(md, meta)
 	return tab.Write(path, md)
 }
-

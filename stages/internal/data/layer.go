@@ -2,8 +2,8 @@ package data
 
 import (
 	"fmt"
-	"maps"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
