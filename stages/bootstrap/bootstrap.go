@@ -56,19 +56,12 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Output file names.
-const (
-	DrawsFile       = "draws.arrow"
-	PercentFile     = "percent.arrow"
-	ConsistencyFile = "consistency.arrow"
-	SummaryFile     = "summary.arrow"
-)
 
 // Params are the bootstrap kind's parameters: the metric kind's and the
 // draws.
@@ -139,7 +132,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		}
 		views = append(views, v)
 	}
-	if err := writeDraws(job.Output(DrawsFile), st, draws); err != nil {
+	if err := writeDraws(job.Output(data.BootstrapDrawsFile), st, draws); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	metrics := mp.Requested()
@@ -170,7 +163,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 			ct.add(l.Name, l.Level, l.Aggregation, v-1, rho, pairs)
 			for _, m := range metrics {
 				k := r.Count(m)
-				pcts[m] = append(pcts[m], metric.Percent(k, items))
+				pcts[m] = append(pcts[m], data.Percent(k, items))
 				pt.add(l.Name, l.Level, l.Aggregation, m, v-1, items, k)
 			}
 			return nil
@@ -182,7 +175,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		rho := [4]float64{obsRho, stats.NanMean(rhos), rq[0], rq[1]}
 		for _, m := range metrics {
 			q := stats.Quantiles(pcts[m], 0.025, 0.975)
-			pc := [4]float64{metric.Percent(observed[m], items), stats.NanMean(pcts[m]), q[0], q[1]}
+			pc := [4]float64{data.Percent(observed[m], items), stats.NanMean(pcts[m]), q[0], q[1]}
 			sum.add(l.Name, l.Level, l.Aggregation, m, items, len(draws), pc, rho)
 			if job.Logf != nil {
 				job.Logf("%s (%s, %d items) %s: %.2f%% selected [%.2f, %.2f]", l.Name, l.Level, items, m, pc[0], pc[2], pc[3])
@@ -196,7 +189,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	for _, w := range []struct {
 		file string
 		fill func(*arrowfile.Table)
-	}{{PercentFile, pt.columns}, {ConsistencyFile, ct.columns}, {SummaryFile, sum.columns}} {
+	}{{data.BootstrapPercentFile, pt.columns}, {data.BootstrapConsistencyFile, ct.columns}, {data.BootstrapSummaryFile, sum.columns}} {
 		var t arrowfile.Table
 		w.fill(&t)
 		if err := t.Write(job.Output(w.file), meta); err != nil {
@@ -268,7 +261,7 @@ func (t *percentTable) add(layer, level, agg, m string, b, items, k int) {
 	t.layerKey.add(layer, level, agg)
 	t.metric = append(t.metric, m)
 	t.draw, t.items, t.selected = append(t.draw, int64(b)), append(t.items, int64(items)), append(t.selected, int64(k))
-	t.pct = append(t.pct, metric.Percent(k, items))
+	t.pct = append(t.pct, data.Percent(k, items))
 }
 
 func (t *percentTable) columns(a *arrowfile.Table) {

@@ -11,6 +11,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric/metrictest"
 )
@@ -60,7 +61,7 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := metrictest.Ints(t, metrictest.Open(t, filepath.Join(out, DrawsFile)), "source")
+			src := metrictest.Ints(t, metrictest.Open(t, filepath.Join(out, data.BootstrapDrawsFile)), "source")
 			for d, pick := range c.Picks {
 				for j, s := range pick {
 					if got := src[d*len(pick)+j]; got != int64(s) {
@@ -68,7 +69,7 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			pt := metrictest.Open(t, filepath.Join(out, PercentFile))
+			pt := metrictest.Open(t, filepath.Join(out, data.BootstrapPercentFile))
 			layer, met, draw, sel := metrictest.Strings(t, pt, "layer"), metrictest.Strings(t, pt, "metric"), metrictest.Ints(t, pt, "draw"), metrictest.Ints(t, pt, "selected")
 			if len(layer) != len(c.Percent) {
 				t.Fatalf("percent.arrow: %d rows, reference %d", len(layer), len(c.Percent))
@@ -78,7 +79,7 @@ func TestAgainstReference(t *testing.T) {
 					t.Errorf("percent row %d: %s %s draw %d selected %d; reference %+v", i, layer[i], met[i], draw[i], sel[i], w)
 				}
 			}
-			ct := metrictest.Open(t, filepath.Join(out, ConsistencyFile))
+			ct := metrictest.Open(t, filepath.Join(out, data.BootstrapConsistencyFile))
 			cl, rho, pairs := metrictest.Strings(t, ct, "layer"), metrictest.Floats(t, ct, "mean_rho"), metrictest.Ints(t, ct, "pairs")
 			if len(cl) != len(c.Consistency) {
 				t.Fatalf("consistency.arrow: %d rows, reference %d", len(cl), len(c.Consistency))
@@ -88,7 +89,7 @@ func TestAgainstReference(t *testing.T) {
 					t.Errorf("consistency row %d: %s ρ %v (%d pairs); reference %+v", i, cl[i], rho[i], pairs[i], w)
 				}
 			}
-			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			s := metrictest.Open(t, filepath.Join(out, data.BootstrapSummaryFile))
 			sl, sm := metrictest.Strings(t, s, "layer"), metrictest.Strings(t, s, "metric")
 			if len(sl) != len(c.Summary) {
 				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))

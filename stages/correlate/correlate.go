@@ -63,13 +63,6 @@ import (
 
 func init() { stages.Register(kind{}) }
 
-// Output file names.
-const (
-	PairsFile       = "pairs.arrow"
-	ConsistencyFile = "consistency.arrow"
-	SpearmanFile    = "spearman.arrow"
-)
-
 // Params are the correlate kind's parameters.
 type Params struct {
 	Mode    string `yaml:"mode" oneof:"metrics values" doc:"metrics: every metric pair of each values input; values: x_column of x against y_column of y"`
@@ -240,21 +233,21 @@ func runMetrics(ctx context.Context, job *stages.Job, ins []stages.Input) error 
 	t.Strings("metric_b", metricB)
 	t.Float64s("rho", rho)
 	t.Int64s("n", n)
-	if err := t.Write(job.Output(PairsFile), nil); err != nil {
+	if err := t.Write(job.Output(data.CorrelatePairsFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
 	cr.lead(&t)
 	t.Float64s("mean_rho", meanRho)
 	t.Float64s("sem", sem)
 	t.Int64s("pairs", npairs)
-	if err := t.Write(job.Output(ConsistencyFile), nil); err != nil {
+	if err := t.Write(job.Output(data.ConsistencyFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
 	return nil
 }
 
 // readMetricTable reads the ranking values of the metrics a metric stage's
-// layer table holds, in metric.Names order, and its level and aggregation.
+// layer table holds, in data.Metrics order, and its level and aggregation.
 func readMetricTable(in stages.Input, layer string) (vals [][]float64, names []string, level, agg string, err error) {
 	r, err := arrowfile.Open(in.Path(layer + ".arrow"))
 	if err != nil {
@@ -263,8 +256,8 @@ func readMetricTable(in stages.Input, layer string) (vals [][]float64, names []s
 	defer r.Close()
 	level, _ = arrowfile.Meta(r.Schema(), data.LevelKey)
 	agg, _ = arrowfile.Meta(r.Schema(), data.AggregationKey)
-	for _, m := range metric.Names {
-		col := metric.ValueColumn[m]
+	for _, m := range data.Metrics {
+		col := data.ValueColumn[m]
 		if len(r.Schema().FieldIndices(col)) == 0 {
 			continue
 		}
@@ -347,7 +340,7 @@ func runValues(ctx context.Context, job *stages.Job, p *Params, x, y stages.Inpu
 		t.Float64s("rho_q025", lo)
 		t.Float64s("rho_q975", hi)
 	}
-	if err := t.Write(job.Output(SpearmanFile), nil); err != nil {
+	if err := t.Write(job.Output(data.SpearmanFile), nil); err != nil {
 		return fmt.Errorf("correlate: %w", err)
 	}
 	return nil

@@ -16,8 +16,8 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
-	"selectivity/stages/metric"
 )
 
 // The fixtures are scipy's answers, written by testdata/metric/gen.py:
@@ -80,7 +80,7 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 	in := stages.Input{Stage: "metric@" + c.Name, Matrix: matrix, Dir: dir}
 	metrics := c.Params.Metrics
 	if metrics == nil {
-		metrics = metric.Names
+		metrics = data.Metrics
 	}
 	level, agg := "unit", ""
 	if c.Input != "unit" {
@@ -98,7 +98,7 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 		tb.Int64s("item", item)
 		// Written in the caller's order: the kind must sort them.
 		for _, m := range metrics {
-			tb.Float64s(metric.ValueColumn[m], fs(cols[m]))
+			tb.Float64s(data.ValueColumn[m], fs(cols[m]))
 		}
 		if err := tb.Write(filepath.Join(dir, name+".arrow"), map[string]string{"level": level, "aggregation": agg, "layer": name}); err != nil {
 			t.Fatal(err)
@@ -110,10 +110,10 @@ func writeMetricStage(t *testing.T, c fxCase, matrix map[string]string) stages.I
 	}
 	var tb arrowfile.Table
 	tb.Strings("layer", sumLayers)
-	if err := tb.Write(filepath.Join(dir, metric.SummaryFile), nil); err != nil {
+	if err := tb.Write(filepath.Join(dir, data.MetricSummaryFile), nil); err != nil {
 		t.Fatal(err)
 	}
-	in.Files = append(in.Files, metric.SummaryFile)
+	in.Files = append(in.Files, data.MetricSummaryFile)
 	return in
 }
 
@@ -189,8 +189,8 @@ func TestMetricsModeAgainstScipy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := readTable(t, filepath.Join(out, PairsFile))
-	cons := readTable(t, filepath.Join(out, ConsistencyFile))
+	pairs := readTable(t, filepath.Join(out, data.CorrelatePairsFile))
+	cons := readTable(t, filepath.Join(out, data.ConsistencyFile))
 	row, crow := 0, 0
 	for i, c := range cases {
 		for _, w := range c.Spearman {
@@ -246,7 +246,7 @@ func TestValuesMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := readTable(t, filepath.Join(out, SpearmanFile))
+	tb := readTable(t, filepath.Join(out, data.SpearmanFile))
 	if tb.n != 2 || !slices.Equal(tb.str["layer"], []string{"conv_a", "conv_b"}) {
 		t.Fatalf("layers %v", tb.str["layer"])
 	}
@@ -267,7 +267,7 @@ func TestValuesMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tb := readTable(t, filepath.Join(out, SpearmanFile)); tb.n != 1 || tb.str["layer"][0] != "conv_b" {
+	if tb := readTable(t, filepath.Join(out, data.SpearmanFile)); tb.n != 1 || tb.str["layer"][0] != "conv_b" {
 		t.Errorf("layer conv_b: %v", tb.str["layer"])
 	}
 
@@ -336,7 +336,7 @@ func TestValuesBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := readTable(t, filepath.Join(out, SpearmanFile))
+	tb := readTable(t, filepath.Join(out, data.SpearmanFile))
 	for i, w := range ref.Layers {
 		lo, hi := tb.f64["rho_q025"][i], tb.f64["rho_q975"][i]
 		if tb.str["layer"][i] != w.Layer || !agree(lo, float64(w.RhoQ025)) || !agree(hi, float64(w.RhoQ975)) || tb.i64["bootstrap"][i] != int64(ref.Draws) {
@@ -351,7 +351,7 @@ func TestValuesBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tb := readTable(t, filepath.Join(out, SpearmanFile)); tb.f64["rho_q025"] != nil {
+	if tb := readTable(t, filepath.Join(out, data.SpearmanFile)); tb.f64["rho_q025"] != nil {
 		t.Error("bootstrap 0 wrote an interval")
 	}
 }

@@ -17,7 +17,6 @@ import (
 	_ "selectivity/stages/aggregate"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
 )
 
 // actsKind stands in for the extract stage: fLOC-like images (11
@@ -127,19 +126,19 @@ func TestExperiment(t *testing.T) {
 	res := func(stage, f string) string { return filepath.Join(p.Exp.ResultsDir, stage, f) }
 
 	// The summary of a kernel-level stage says so.
-	sum := readTable(t, res("kernel@untrained-max", metric.SummaryFile))
+	sum := readTable(t, res("kernel@untrained-max", data.MetricSummaryFile))
 	if sum.n != 2*4 || sum.str["level"][0] != "kernel" || sum.str["aggregation"][0] != "max" || sum.str["layer"][0] != "conv2" || sum.i64["items"][0] != 6 {
 		t.Errorf("kernel summary: %d rows, %v %v %v %v", sum.n, sum.str["level"], sum.str["aggregation"], sum.str["layer"], sum.i64["items"])
 	}
 	// The trained network has face-selective units, the untrained one
 	// fewer (chance only).
-	tr, un := readTable(t, res("unit@trained", metric.SummaryFile)), readTable(t, res("unit@untrained", metric.SummaryFile))
+	tr, un := readTable(t, res("unit@trained", data.MetricSummaryFile)), readTable(t, res("unit@untrained", data.MetricSummaryFile))
 	if tr.str["level"][0] != "unit" || tr.str["metric"][0] != "fsi" || tr.f64["percent"][0] < un.f64["percent"][0]+15 {
 		t.Errorf("FSI %% selected: trained %v, untrained %v", tr.f64["percent"], un.f64["percent"])
 	}
 
-	pairs := readTable(t, res("fig1f", PairsFile))
-	cons := readTable(t, res("fig1f", ConsistencyFile))
+	pairs := readTable(t, res("fig1f", data.CorrelatePairsFile))
+	cons := readTable(t, res("fig1f", data.ConsistencyFile))
 	if pairs.n != 8*2*6 || cons.n != 8*2 {
 		t.Fatalf("%d pair rows, %d consistency rows; want 96 and 16", pairs.n, cons.n)
 	}
@@ -156,14 +155,14 @@ func TestExperiment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, _ := arrowfile.Float64Column(r, metric.ValueColumn[pairs.str["metric_a"][i]])
-		y, _ := arrowfile.Float64Column(r, metric.ValueColumn[pairs.str["metric_b"][i]])
+		x, _ := arrowfile.Float64Column(r, data.ValueColumn[pairs.str["metric_a"][i]])
+		y, _ := arrowfile.Float64Column(r, data.ValueColumn[pairs.str["metric_b"][i]])
 		r.Close()
 		if rho := stats.Spearman(x, y); math.Float64bits(rho) != math.Float64bits(pairs.f64["rho"][i]) {
 			t.Errorf("row %d (%s %s %s–%s): ρ %v, recomputed %v", i, in, layer, pairs.str["metric_a"][i], pairs.str["metric_b"][i], pairs.f64["rho"][i], rho)
 		}
 	}
-	vs := readTable(t, res("fsi_vs", SpearmanFile))
+	vs := readTable(t, res("fsi_vs", data.SpearmanFile))
 	if vs.n != 2 || vs.str["layer"][0] != "conv2" || vs.str["layer"][1] != "conv10" {
 		t.Errorf("fsi_vs layers %v", vs.str["layer"])
 	}

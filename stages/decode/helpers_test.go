@@ -127,7 +127,7 @@ func writeMetrics(t testing.TB, dir, layer string, metrics []string, values map[
 	tab.Int64s("item", item)
 	for _, m := range metrics {
 		tab.Float64s(ValueColumn[m], values[m])
-		tab.Bools(m+"_selected", selected[m])
+		tab.Bools(data.SelectedColumn(m), selected[m])
 	}
 	meta := map[string]string{"level": "kernel", "layer": layer, "aggregation": "l2", "metrics": strings.Join(metrics, ",")}
 	if err := tab.Write(filepath.Join(dir, layer+".arrow"), meta); err != nil {

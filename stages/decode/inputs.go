@@ -263,7 +263,7 @@ func readMetrics(ins []stages.Input, layer string, metrics []string, kernels int
 				if err != nil {
 					return fmt.Errorf("decode: %w", err)
 				}
-				sel, err := arrowfile.BoolColumn(r, m+"_selected")
+				sel, err := arrowfile.BoolColumn(r, data.SelectedColumn(m))
 				if err != nil {
 					return fmt.Errorf("decode: %w", err)
 				}

@@ -101,25 +101,10 @@ import (
 	"strings"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Names lists the metrics in their canonical order, as the metrics
-// parameter and the summary table name them.
-var Names = []string{"fsi", "dprime", "wilcoxon", "ttest"}
-
-// ValueColumn maps each metric to the output column holding its value for
-// ranking (the value that correlate compares across metrics).
-var ValueColumn = map[string]string{
-	"fsi":      "fsi",
-	"dprime":   "dprime",
-	"wilcoxon": "wilcoxon_z",
-	"ttest":    "ttest_t",
-}
-
-// SummaryFile is the name of the summary table.
-const SummaryFile = "summary.arrow"
 
 // ChunkBytes is the float64 scratch a chunk uses by default.
 const ChunkBytes = 256 << 20
@@ -178,10 +163,10 @@ func (p *Params) Validate() []stages.FieldError {
 
 func (p *Params) has(metric string) bool { return slices.Contains(p.Metrics, metric) }
 
-// Requested lists the metrics p computes, in Names' order.
+// Requested lists the metrics p computes, in data.Metrics' order.
 func (p *Params) Requested() []string {
 	var out []string
-	for _, m := range Names {
+	for _, m := range data.Metrics {
 		if p.has(m) {
 			out = append(out, m)
 		}
@@ -207,7 +192,7 @@ func (kind) NewParams() any { return Defaults() }
 // kinds that compute the metrics under other designs.
 func Defaults() *Params {
 	return &Params{
-		Metrics:         slices.Clone(Names),
+		Metrics:         slices.Clone(data.Metrics),
 		Preferred:       "faces",
 		FSIThreshold:    0.3,
 		DPrimeThreshold: 0.65,
@@ -233,8 +218,8 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		return fmt.Errorf("metric: %w", err)
 	}
 	for _, l := range st.Layers {
-		if l.Name+".arrow" == SummaryFile {
-			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", st.Stage, l.Name, SummaryFile)
+		if l.Name+".arrow" == data.MetricSummaryFile {
+			return fmt.Errorf("metric: input %s: a layer named %q would overwrite %s", st.Stage, l.Name, data.MetricSummaryFile)
 		}
 	}
 	var sum summary
@@ -256,7 +241,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 			return fmt.Errorf("metric: input %s: layer %s: %w", st.Stage, l.Name, err)
 		}
 	}
-	if err := sum.write(job.Output(SummaryFile), st.Stage, p); err != nil {
+	if err := sum.write(job.Output(data.MetricSummaryFile), st.Stage, p); err != nil {
 		return fmt.Errorf("metric: %w", err)
 	}
 	return nil
@@ -276,20 +261,12 @@ func chunkItems(p *Params, m, items int) int {
 
 // line is a one-line account of a layer's results for the log.
 func (r *Result) line(p *Params) string {
-	parts := make([]string, 0, len(Names))
-	for _, m := range Names {
+	parts := make([]string, 0, len(data.Metrics))
+	for _, m := range data.Metrics {
 		if p.has(m) {
 			k := r.selectedCount(m)
-			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, Percent(k, r.items)))
+			parts = append(parts, fmt.Sprintf("%s %d (%.2f%%)", m, k, data.Percent(k, r.items)))
 		}
 	}
 	return fmt.Sprintf("%s (%s, %d items): %s selected", r.layer.Name, r.level(), r.items, strings.Join(parts, ", "))
-}
-
-// Percent is 100·k/n, the summary's percentage (NaN for n = 0).
-func Percent(k, n int) float64 {
-	if n == 0 {
-		return math.NaN()
-	}
-	return 100 * float64(k) / float64(n)
 }

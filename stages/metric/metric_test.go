@@ -15,6 +15,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 )
 
@@ -107,11 +108,11 @@ func checkCase(t *testing.T, out string, c fxCase, p *Params) {
 				t.Errorf("%s: comparisons %q, want %v", name, got, want.Groups)
 			}
 		}
-		for _, m := range Names {
+		for _, m := range data.Metrics {
 			if !has(m) {
 				continue
 			}
-			got := indices(column[bool](t, r, m+"_selected"))
+			got := indices(column[bool](t, r, data.SelectedColumn(m)))
 			if w := want.Selected[m]; !slices.Equal(got, w) {
 				t.Errorf("%s: %s selects %v, reference %v", name, m, got, w)
 			}
@@ -128,7 +129,7 @@ func checkCase(t *testing.T, out string, c fxCase, p *Params) {
 		}
 	}
 
-	s := openTable(t, filepath.Join(out, SummaryFile))
+	s := openTable(t, filepath.Join(out, data.MetricSummaryFile))
 	layer, lev, agg, met := column[string](t, s, "layer"), column[string](t, s, "level"), column[string](t, s, "aggregation"), column[string](t, s, "metric")
 	items, sel, pct := column[int64](t, s, "items"), column[int64](t, s, "selected"), floats(t, s, "percent")
 	if len(layer) != len(c.Summary) {
@@ -160,7 +161,7 @@ func TestChunkingChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		files := map[string][]byte{}
-		for _, f := range []string{"conv_a.arrow", "conv_b.arrow", SummaryFile} {
+		for _, f := range []string{"conv_a.arrow", "conv_b.arrow", data.MetricSummaryFile} {
 			b, err := os.ReadFile(filepath.Join(out, f))
 			if err != nil {
 				t.Fatal(err)

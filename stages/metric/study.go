@@ -232,7 +232,7 @@ func (s *Study) layerItems(l data.Layer) int {
 // Items is the number of items of the layer.
 func (r *Result) Items() int { return r.items }
 
-// Values are metric m's values for ranking (ValueColumn), one per item.
+// Values are metric m's values for ranking (data.ValueColumn), one per item.
 func (r *Result) Values(m string) []float64 {
 	switch m {
 	case "fsi":

@@ -7,6 +7,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 )
 
 // TestStudyViews: the identity permutation and the subset of every
@@ -52,7 +53,7 @@ func TestStudyViews(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range Names {
+	for _, name := range data.Metrics {
 		for v := 1; v < 3; v++ {
 			if !slices.Equal(res[v].Values(name), res[0].Values(name)) || !slices.Equal(res[v].Selected(name), res[0].Selected(name)) {
 				t.Errorf("view %d: %s differs from the identity", v, name)
@@ -84,7 +85,7 @@ func TestStudyViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := sst.Compute(context.Background(), job, sst.Layers[0], []*View{sst.Identity()}, func(_ int, r *Result) error {
-		for _, name := range Names {
+		for _, name := range data.Metrics {
 			if !slices.Equal(r.Values(name), res[3].Values(name)) || !slices.Equal(r.Selected(name), res[3].Selected(name)) {
 				t.Errorf("subset: %s differs from the same images in their own table", name)
 			}

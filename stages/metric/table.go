@@ -27,21 +27,21 @@ func (r *Result) write(path string, d *design, p *Params) error {
 		return s
 	}
 	if r.fsi != nil {
-		t.Float64s("fsi", r.fsi)
-		t.Bools("fsi_selected", sel("fsi"))
+		t.Float64s(data.ValueColumn["fsi"], r.fsi)
+		t.Bools(data.SelectedColumn("fsi"), sel("fsi"))
 	}
 	if r.dprime != nil {
-		t.Float64s("dprime", r.dprime)
-		t.Bools("dprime_selected", sel("dprime"))
+		t.Float64s(data.ValueColumn["dprime"], r.dprime)
+		t.Bools(data.SelectedColumn("dprime"), sel("dprime"))
 	}
 	if r.wz != nil {
-		t.Float64s("wilcoxon_z", r.wz)
+		t.Float64s(data.ValueColumn["wilcoxon"], r.wz)
 		t.Float64s("wilcoxon_p", r.wp)
-		t.Bools("wilcoxon_selected", r.wsel)
+		t.Bools(data.SelectedColumn("wilcoxon"), r.wsel)
 	}
 	if r.tmin != nil {
-		t.Float64s("ttest_t", r.tmin)
-		t.Bools("ttest_selected", r.tsel)
+		t.Float64s(data.ValueColumn["ttest"], r.tmin)
+		t.Bools(data.SelectedColumn("ttest"), r.tsel)
 		for g, name := range d.groupNames() {
 			t.Float64s("ttest_q_"+name, r.tq[g])
 		}
@@ -88,7 +88,7 @@ type summary struct {
 
 // add appends one row per requested metric of a layer.
 func (s *summary) add(r *Result, p *Params) {
-	for _, m := range Names {
+	for _, m := range data.Metrics {
 		if !p.has(m) {
 			continue
 		}
@@ -99,7 +99,7 @@ func (s *summary) add(r *Result, p *Params) {
 		s.metric = append(s.metric, m)
 		s.items = append(s.items, int64(r.items))
 		s.selected = append(s.selected, int64(k))
-		s.percent = append(s.percent, Percent(k, r.items))
+		s.percent = append(s.percent, data.Percent(k, r.items))
 	}
 }
 
@@ -121,10 +121,10 @@ func (s *summary) write(path, input string, p *Params) error {
 // SummaryLayers lists the layers of a metric stage's output, in the order
 // of its summary table.
 func SummaryLayers(in stages.Input) ([]string, error) {
-	if !slices.Contains(in.Files, SummaryFile) {
-		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, SummaryFile)
+	if !slices.Contains(in.Files, data.MetricSummaryFile) {
+		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, data.MetricSummaryFile)
 	}
-	r, err := arrowfile.Open(in.Path(SummaryFile))
+	r, err := arrowfile.Open(in.Path(data.MetricSummaryFile))
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
 	}

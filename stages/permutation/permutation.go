@@ -36,7 +36,7 @@
 // null.arrow: one row per layer × metric × permutation: layer, level,
 // aggregation, metric, permutation (int64), items (int64), selected
 // (int64), percent (float64, 100·selected/items), and the distribution of
-// the metric's values for ranking (metric.ValueColumn) over the layer's
+// the metric's values for ranking (data.ValueColumn) over the layer's
 // items: value_mean (the mean of the values that are not NaN),
 // value_q05, value_q50, value_q95 (stats.Quantiles: numpy.nanquantile).
 //
@@ -67,18 +67,12 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Output file names.
-const (
-	PermutationsFile = "permutations.arrow"
-	NullFile         = "null.arrow"
-	SummaryFile      = "summary.arrow"
-)
 
 // Params are the null kind's parameters: the metric kind's and the draws.
 type Params struct {
@@ -137,7 +131,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		}
 		views = append(views, v)
 	}
-	if err := writePermutations(job.Output(PermutationsFile), st, perms); err != nil {
+	if err := writePermutations(job.Output(data.PermutationsFile), st, perms); err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
 	metrics := mp.Requested()
@@ -175,10 +169,10 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		}
 	}
 	meta := map[string]string{"input": st.Stage, "permutations": fmt.Sprint(p.Permutations), "seed": fmt.Sprint(p.Seed)}
-	if err := nt.write(job.Output(NullFile), meta); err != nil {
+	if err := nt.write(job.Output(data.PermutationNullFile), meta); err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
-	if err := sum.write(job.Output(SummaryFile), meta); err != nil {
+	if err := sum.write(job.Output(data.PermutationSummaryFile), meta); err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
 	return nil
@@ -226,7 +220,7 @@ type nullTable struct {
 func (t *nullTable) add(layer, level, agg, m string, b, items, k int, values []float64) {
 	t.layerKey.add(layer, level, agg, m)
 	t.perm, t.items, t.selected = append(t.perm, int64(b)), append(t.items, int64(items)), append(t.selected, int64(k))
-	t.percent = append(t.percent, metric.Percent(k, items))
+	t.percent = append(t.percent, data.Percent(k, items))
 	t.mean = append(t.mean, stats.NanMean(values))
 	q := stats.Quantiles(values, 0.05, 0.5, 0.95)
 	t.q05, t.q50, t.q95 = append(t.q05, q[0]), append(t.q50, q[1]), append(t.q95, q[2])
@@ -261,14 +255,14 @@ func (t *summaryTable) add(layer, level, agg, m string, items, observed int, cou
 	pct := make([]float64, len(counts))
 	ge := 0
 	for b, k := range counts {
-		pct[b] = metric.Percent(k, items)
+		pct[b] = data.Percent(k, items)
 		if k >= observed {
 			ge++
 		}
 	}
 	q := stats.Quantiles(pct, 0.025, 0.975)
 	row := summaryRow{
-		observedPct: metric.Percent(observed, items),
+		observedPct: data.Percent(observed, items),
 		meanPct:     stats.NanMean(pct),
 		lo:          q[0],
 		hi:          q[1],

@@ -13,6 +13,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric/metrictest"
 )
@@ -64,7 +65,7 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			perm := metrictest.Open(t, filepath.Join(out, PermutationsFile))
+			perm := metrictest.Open(t, filepath.Join(out, data.PermutationsFile))
 			src := metrictest.Ints(t, perm, "source")
 			for b, pi := range c.Perms {
 				for j, s := range pi {
@@ -73,7 +74,7 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			nt := metrictest.Open(t, filepath.Join(out, NullFile))
+			nt := metrictest.Open(t, filepath.Join(out, data.PermutationNullFile))
 			layer, met := metrictest.Strings(t, nt, "layer"), metrictest.Strings(t, nt, "metric")
 			pb, sel := metrictest.Ints(t, nt, "permutation"), metrictest.Ints(t, nt, "selected")
 			if len(layer) != len(c.Null) {
@@ -97,7 +98,7 @@ func TestAgainstReference(t *testing.T) {
 					t.Errorf("null row %d: %s %s perm %d selected %d; reference %+v", i, layer[i], met[i], pb[i], sel[i], w)
 				}
 			}
-			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			s := metrictest.Open(t, filepath.Join(out, data.PermutationSummaryFile))
 			sl, sm, obs := metrictest.Strings(t, s, "layer"), metrictest.Strings(t, s, "metric"), metrictest.Ints(t, s, "observed_selected")
 			cols := map[string][]float64{}
 			for _, col := range []string{"observed_percent", "null_mean_percent", "null_q025_percent", "null_q975_percent", "false_positive_rate", "p_value"} {
@@ -156,7 +157,7 @@ func TestNominalRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nt := metrictest.Open(t, filepath.Join(out, NullFile))
+	nt := metrictest.Open(t, filepath.Join(out, data.PermutationNullFile))
 	met, sel := metrictest.Strings(t, nt, "metric"), metrictest.Ints(t, nt, "selected")
 	var wsel, tAny int
 	for i := range met {
@@ -190,7 +191,7 @@ func TestPValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+	s := metrictest.Open(t, filepath.Join(out, data.PermutationSummaryFile))
 	pv, obs := metrictest.Floats(t, s, "p_value"), metrictest.Ints(t, s, "observed_selected")
 	for i := range pv {
 		if obs[i] > 10 && pv[i] != 0.1 {

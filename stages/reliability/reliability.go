@@ -28,7 +28,7 @@
 // # Per split
 //
 // For each layer and metric, the metric's values for ranking
-// (metric.ValueColumn) on half a and on half b, over the layer's items:
+// (data.ValueColumn) on half a and on half b, over the layer's items:
 //
 //	ρ = Spearman(round(values_a), round(values_b))  (stats.Spearman; NaN pairs dropped)
 //	reliability = 2ρ / (1 + ρ)                  (Spearman–Brown: the full set's reliability)
@@ -71,18 +71,12 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Output file names.
-const (
-	HalvesFile  = "halves.arrow"
-	SplitsFile  = "splits.arrow"
-	SummaryFile = "summary.arrow"
-)
 
 // Params are the reliability kind's parameters: the metric kind's and the
 // draws.
@@ -158,7 +152,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 			views = append(views, v)
 		}
 	}
-	if err := writeHalves(job.Output(HalvesFile), st, halves); err != nil {
+	if err := writeHalves(job.Output(data.ReliabilityHalvesFile), st, halves); err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
 	metrics := mp.Requested()
@@ -201,10 +195,10 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		}
 	}
 	meta := map[string]string{"input": st.Stage, "splits": fmt.Sprint(p.Splits), "seed": fmt.Sprint(p.Seed)}
-	if err := spl.write(job.Output(SplitsFile), meta); err != nil {
+	if err := spl.write(job.Output(data.ReliabilitySplitsFile), meta); err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
-	if err := sum.write(job.Output(SummaryFile), meta); err != nil {
+	if err := sum.write(job.Output(data.ReliabilitySummaryFile), meta); err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
 	return nil
@@ -241,7 +235,7 @@ type perSplit struct {
 
 func (p *perSplit) add(r splitRow, items int) {
 	p.rho, p.rel, p.jac = append(p.rho, r.rho), append(p.rel, r.rel), append(p.jac, r.jac)
-	p.pct = append(p.pct, metric.Percent(r.ka, items), metric.Percent(r.kb, items))
+	p.pct = append(p.pct, data.Percent(r.ka, items), data.Percent(r.kb, items))
 }
 
 // writeHalves writes halves.arrow.
@@ -294,7 +288,7 @@ func (t *splitTable) add(layer, level, agg, m string, s, items int, r splitRow) 
 	t.layerKey.add(layer, level, agg, m)
 	t.split, t.items, t.ka, t.kb = append(t.split, int64(s)), append(t.items, int64(items)), append(t.ka, int64(r.ka)), append(t.kb, int64(r.kb))
 	t.rho, t.rel, t.jac = append(t.rho, r.rho), append(t.rel, r.rel), append(t.jac, r.jac)
-	t.pa, t.pb = append(t.pa, metric.Percent(r.ka, items)), append(t.pb, metric.Percent(r.kb, items))
+	t.pa, t.pb = append(t.pa, data.Percent(r.ka, items)), append(t.pb, data.Percent(r.kb, items))
 }
 
 func (t *splitTable) write(path string, meta map[string]string) error {

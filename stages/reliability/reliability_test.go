@@ -11,6 +11,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric/metrictest"
 )
@@ -69,7 +70,7 @@ func TestAgainstReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := metrictest.Open(t, filepath.Join(out, HalvesFile))
+			h := metrictest.Open(t, filepath.Join(out, data.ReliabilityHalvesFile))
 			half := metrictest.Strings(t, h, "half")
 			for s, ab := range c.Halves {
 				m := len(ab[0]) + len(ab[1])
@@ -81,7 +82,7 @@ func TestAgainstReference(t *testing.T) {
 					}
 				}
 			}
-			sp := metrictest.Open(t, filepath.Join(out, SplitsFile))
+			sp := metrictest.Open(t, filepath.Join(out, data.ReliabilitySplitsFile))
 			layer, met := metrictest.Strings(t, sp, "layer"), metrictest.Strings(t, sp, "metric")
 			split, ka, kb := metrictest.Ints(t, sp, "split"), metrictest.Ints(t, sp, "selected_a"), metrictest.Ints(t, sp, "selected_b")
 			rho, rel, jac := metrictest.Floats(t, sp, "spearman"), metrictest.Floats(t, sp, "reliability"), metrictest.Floats(t, sp, "jaccard")
@@ -98,7 +99,7 @@ func TestAgainstReference(t *testing.T) {
 						rho[i], rel[i], jac[i], float64(w.Spearman), float64(w.Reliability), float64(w.Jaccard))
 				}
 			}
-			s := metrictest.Open(t, filepath.Join(out, SummaryFile))
+			s := metrictest.Open(t, filepath.Join(out, data.ReliabilitySummaryFile))
 			sl := metrictest.Strings(t, s, "layer")
 			if len(sl) != len(c.Summary) {
 				t.Fatalf("summary: %d rows, reference %d", len(sl), len(c.Summary))

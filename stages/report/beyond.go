@@ -41,10 +41,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"selectivity/stages"
-	"selectivity/stages/bootstrap"
-	"selectivity/stages/permutation"
-	"selectivity/stages/reliability"
-	"selectivity/stages/variants"
+	"selectivity/stages/internal/data"
 )
 
 // Input slots of the panels beyond the paper.
@@ -164,7 +161,7 @@ type rowKey struct{ level, agg, layer, metric string }
 // to the first panel of each figure (level and aggregation) that it
 // belongs to and that has no null yet.
 func attachNull(in stages.Input, figs []*selFigure) error {
-	t, err := readTable(slotNull, in, permutation.SummaryFile, "a permutation stage")
+	t, err := readTable(slotNull, in, data.PermutationSummaryFile, "a permutation stage")
 	if err != nil {
 		return err
 	}
@@ -207,7 +204,7 @@ func attachNull(in stages.Input, figs []*selFigure) error {
 // to, its consistency intervals to the first consistency series of each
 // level of the same network.
 func attachBootstrap(in stages.Input, figs []*selFigure, cons []*consSeries) error {
-	t, err := readTable(slotBootstrap, in, bootstrap.SummaryFile, "a bootstrap stage")
+	t, err := readTable(slotBootstrap, in, data.BootstrapSummaryFile, "a bootstrap stage")
 	if err != nil {
 		return err
 	}
@@ -509,7 +506,7 @@ func readReliability(ins []stages.Input) ([]*relInput, error) {
 	var out []*relInput
 	var labels, fallback []string
 	for _, in := range ins {
-		t, err := readTable(slotReliability, in, reliability.SummaryFile, "a reliability stage")
+		t, err := readTable(slotReliability, in, data.ReliabilitySummaryFile, "a reliability stage")
 		if err != nil {
 			return nil, err
 		}
@@ -659,14 +656,14 @@ type varInput struct {
 func readVariants(ins []stages.Input) ([]*varInput, error) {
 	var out []*varInput
 	for _, in := range ins {
-		pt, err := readTable(slotVariants, in, variants.PercentFile, "a variants stage")
+		pt, err := readTable(slotVariants, in, data.VariantPercentFile, "a variants stage")
 		if err != nil {
 			return nil, err
 		}
 		if err := pt.need([]string{"variant", "layer", "metric"}, []string{"percent", "delta_percent"}); err != nil {
 			return nil, err
 		}
-		qt, err := readTable(slotVariants, in, variants.PairsFile, "a variants stage")
+		qt, err := readTable(slotVariants, in, data.VariantPairsFile, "a variants stage")
 		if err != nil {
 			return nil, err
 		}
@@ -713,7 +710,7 @@ func readVariants(ins []stages.Input) ([]*varInput, error) {
 		for i := range qt.rows {
 			ia, ib := slices.Index(v.variants, qa[i]), slices.Index(v.variants, qb[i])
 			if ia < 0 || ib < 0 {
-				return nil, fmt.Errorf("%s: row %d pairs %s with %s, not both variants of %s", qt.where, i, qa[i], qb[i], variants.PercentFile)
+				return nil, fmt.Errorf("%s: row %d pairs %s with %s, not both variants of %s", qt.where, i, qa[i], qb[i], data.VariantPercentFile)
 			}
 			a, b := qa[i], qb[i]
 			if ia > ib {

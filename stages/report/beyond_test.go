@@ -11,11 +11,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/bootstrap"
-	"selectivity/stages/correlate"
-	"selectivity/stages/permutation"
-	"selectivity/stages/reliability"
-	"selectivity/stages/variants"
+	"selectivity/stages/internal/data"
 )
 
 // beyondExperiment runs the real permutation, bootstrap, reliability and
@@ -95,7 +91,7 @@ func TestBeyondExperiment(t *testing.T) {
 	report := string(md)
 	for _, net := range []string{"trained", "untrained"} {
 		// The null table of each network's panel, row by row.
-		s := readRows(t, filepath.Join(res, "chance@"+net, permutation.SummaryFile))
+		s := readRows(t, filepath.Join(res, "chance@"+net, data.PermutationSummaryFile))
 		title := fmt.Sprintf("**%s: permutation null (chance@%s)**", net, net)
 		sec := tableAfter(t, report, title)
 		for i := range s.rows {
@@ -106,7 +102,7 @@ func TestBeyondExperiment(t *testing.T) {
 				t.Errorf("%s lacks %s", title, row)
 			}
 		}
-		b := readRows(t, filepath.Join(res, "boot@"+net, bootstrap.SummaryFile))
+		b := readRows(t, filepath.Join(res, "boot@"+net, data.BootstrapSummaryFile))
 		title = fmt.Sprintf("**%s: bootstrap intervals (boot@%s)**", net, net)
 		sec = tableAfter(t, report, title)
 		cons := tableAfter(t, report, "**Bootstrap intervals of consistency**")
@@ -125,14 +121,14 @@ func TestBeyondExperiment(t *testing.T) {
 	}
 	// Fig. 1d's ρ with its bootstrap interval.
 	for _, m := range []string{"fsi", "dprime"} {
-		v := readRows(t, filepath.Join(res, "vs@"+m, correlate.SpearmanFile))
+		v := readRows(t, filepath.Join(res, "vs@"+m, data.SpearmanFile))
 		row := fmt.Sprintf("| %s | conv10 | loss_increase | %s | %s | %s |", displayMetric(m), num3(v.num["rho"][0]), count(v.num["n"][0]),
 			interval(v.num["rho_q025"][0], v.num["rho_q975"][0], num3))
 		if math.IsNaN(v.num["rho_q025"][0]) || !strings.Contains(report, row) {
 			t.Errorf("report.md lacks %s", row)
 		}
 	}
-	r := readRows(t, filepath.Join(res, "rel", reliability.SummaryFile))
+	r := readRows(t, filepath.Join(res, "rel", data.ReliabilitySummaryFile))
 	sec := tableAfter(t, report, "**rel (rel, kernels (l2))**")
 	for i := range r.rows {
 		row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |", r.str["layer"][i], displayMetric(r.str["metric"][i]),
@@ -145,7 +141,7 @@ func TestBeyondExperiment(t *testing.T) {
 	// Variants: the % table (labels are matrix values, else stage names)
 	// and each pair's Jaccard and ρ.
 	label := map[string]string{"kernel@trained": "trained", "welch": "welch", "kernel@untrained": "untrained"}
-	pc := readRows(t, filepath.Join(res, "var", variants.PercentFile))
+	pc := readRows(t, filepath.Join(res, "var", data.VariantPercentFile))
 	for i := range pc.rows {
 		cell := pct(pc.num["percent"][i])
 		if pc.str["variant"][i] != "kernel@trained" {
@@ -155,7 +151,7 @@ func TestBeyondExperiment(t *testing.T) {
 			t.Errorf("report lacks %% selected %s %s %s: %s", pc.str["variant"][i], pc.str["layer"][i], pc.str["metric"][i], cell)
 		}
 	}
-	pr := readRows(t, filepath.Join(res, "var", variants.PairsFile))
+	pr := readRows(t, filepath.Join(res, "var", data.VariantPairsFile))
 	for i := range pr.rows {
 		cell := num3(pr.num["jaccard"][i]) + " | " + num3(pr.num["spearman"][i])
 		head := "| " + pr.str["layer"][i] + " | " + label[pr.str["a"][i]] + " | " + label[pr.str["b"][i]] + " |"

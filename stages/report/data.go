@@ -10,9 +10,7 @@ import (
 	"strings"
 
 	"selectivity/stages"
-	"selectivity/stages/correlate"
 	"selectivity/stages/internal/data"
-	"selectivity/stages/metric"
 )
 
 // Input slots.
@@ -43,7 +41,7 @@ func displayMetric(m string) string {
 // order, and the rest in order of first appearance.
 func metricOrder(names []string) []string {
 	var out []string
-	for _, m := range metric.Names {
+	for _, m := range data.Metrics {
 		if slices.Contains(names, m) {
 			out = append(out, m)
 		}
@@ -271,7 +269,7 @@ type selFigure struct {
 func readSummaries(ins []stages.Input) ([]*selFigure, error) {
 	byKey := map[levelKey]*selFigure{}
 	for _, in := range ins {
-		t, err := readTable(slotSummary, in, metric.SummaryFile, "a metric stage")
+		t, err := readTable(slotSummary, in, data.MetricSummaryFile, "a metric stage")
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +355,7 @@ type consSeries struct {
 func readConsistency(ins []stages.Input) ([]*consSeries, error) {
 	var all []*consSeries
 	for _, in := range ins {
-		t, err := readTable(slotConsistency, in, correlate.ConsistencyFile, "a correlate stage in mode metrics")
+		t, err := readTable(slotConsistency, in, data.ConsistencyFile, "a correlate stage in mode metrics")
 		if err != nil {
 			return nil, err
 		}
@@ -466,8 +464,8 @@ type lesionRow struct {
 // metricOfColumn maps a metric's ranking column (fsi, dprime, wilcoxon_z,
 // ttest_t) to the metric.
 func metricOfColumn(col string) (string, bool) {
-	for _, m := range metric.Names {
-		if metric.ValueColumn[m] == col {
+	for _, m := range data.Metrics {
+		if data.ValueColumn[m] == col {
 			return m, true
 		}
 	}
@@ -495,7 +493,7 @@ func (d *lesionData) find(m, s string) *lesionRow {
 func readLesion(ins []stages.Input) (*lesionData, error) {
 	d := &lesionData{}
 	for _, in := range ins {
-		t, err := readTable(slotLesion, in, correlate.SpearmanFile, "a correlate stage in mode values")
+		t, err := readTable(slotLesion, in, data.SpearmanFile, "a correlate stage in mode values")
 		if err != nil {
 			return nil, err
 		}
@@ -517,7 +515,7 @@ func readLesion(ins []stages.Input) (*lesionData, error) {
 		}
 	}
 	if len(d.rows) == 0 {
-		return nil, fmt.Errorf("lesion inputs %s: no rows in %s", stageNames(ins), correlate.SpearmanFile)
+		return nil, fmt.Errorf("lesion inputs %s: no rows in %s", stageNames(ins), data.SpearmanFile)
 	}
 	// A part names the series when it differs between two rows of one metric.
 	parts := []func(r *lesionRow) string{

@@ -4,7 +4,7 @@ package report
 // per-kernel table and a metric stage's values at the lesioned layer.
 //
 // For each metric, T = its top N kernels by value for ranking
-// (metric.ValueColumn; stats.Descending: ties by the smaller index, NaN
+// (data.ValueColumn; stats.Descending: ties by the smaller index, NaN
 // last) and R = the other kernels of the layer. For each task (faces:
 // loss_increase; objects: object_loss_increase) the report gives the mean
 // and SEM (stats.MeanSEM) of the single-kernel loss increase over T and
@@ -32,8 +32,8 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
 )
 
 // Input slots of the double dissociation.
@@ -91,8 +91,8 @@ func readDissociation(les, mets []stages.Input, topN int) ([]*dissociation, erro
 			return nil, err
 		}
 		var ms []string
-		for _, m := range metric.Names {
-			if mt.has(metric.ValueColumn[m]) {
+		for _, m := range data.Metrics {
+			if mt.has(data.ValueColumn[m]) {
 				ms = append(ms, m)
 			}
 		}
@@ -125,7 +125,7 @@ func readDissociation(les, mets []stages.Input, topN int) ([]*dissociation, erro
 			return nil, fmt.Errorf("%s: dissociation_top %d leaves fewer than two of the %d kernels to compare with", mt.where, x.n, x.kernels)
 		}
 		for _, m := range ms {
-			order := stats.Descending(mt.floats(metric.ValueColumn[m]))
+			order := stats.Descending(mt.floats(data.ValueColumn[m]))
 			top, rest := order[:x.n], order[x.n:]
 			x.rows = append(x.rows, dissRow{metric: m, face: taskEffect(f, top, rest), object: taskEffect(o, top, rest)})
 		}
@@ -190,7 +190,7 @@ func readLesionTable(in stages.Input) (*table, string, error) {
 // smallestSelected is the smallest number of layer's kernels any of the
 // metrics ms selects, from the metric stage's summary.arrow.
 func smallestSelected(in stages.Input, layer string, ms []string) (int, error) {
-	t, err := readTable(slotDissMetrics, in, metric.SummaryFile, "a metric stage")
+	t, err := readTable(slotDissMetrics, in, data.MetricSummaryFile, "a metric stage")
 	if err != nil {
 		return 0, err
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"selectivity/cache/arrowfile"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
 )
 
 // FindingsFile is the report's table of the study's four findings.
@@ -227,7 +227,7 @@ func findingLesion(d *lesionData) finding {
 	var ms []string
 	twice := false
 	for _, r := range rows {
-		if r.layer != layer || r.other != measure || !slices.Contains(metric.Names, r.metric) {
+		if r.layer != layer || r.other != measure || !slices.Contains(data.Metrics, r.metric) {
 			continue
 		}
 		twice = twice || byMetric[r.metric] != nil
@@ -303,7 +303,7 @@ func findingDecoding(all []*decSeries) finding {
 	}
 	s := series[0]
 	var ms []string
-	for _, m := range metric.Names {
+	for _, m := range data.Metrics {
 		if _, ok := s.mean[m]; ok {
 			ms = append(ms, m)
 		}

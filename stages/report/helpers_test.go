@@ -15,7 +15,12 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
+	_ "selectivity/stages/bootstrap"
+	_ "selectivity/stages/correlate"
 	"selectivity/stages/internal/data"
+	_ "selectivity/stages/permutation"
+	_ "selectivity/stages/reliability"
+	_ "selectivity/stages/variants"
 )
 
 // The test kinds stand in for extract, lesion and decode: small synthetic

@@ -21,8 +21,7 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/correlate"
-	"selectivity/stages/metric"
+	"selectivity/stages/internal/data"
 )
 
 // keep copies the files of dir into $REPORT_KEEP/name, for looking at.
@@ -124,7 +123,7 @@ func TestExperiment(t *testing.T) {
 	}
 	// Every % selected of every summary, with its counts.
 	for _, stage := range []string{"unit@trained", "unit@untrained", "kernel@trained-l2", "kernel@untrained-l2"} {
-		s := readRows(t, filepath.Join(p.Exp.ResultsDir, stage, metric.SummaryFile))
+		s := readRows(t, filepath.Join(p.Exp.ResultsDir, stage, data.MetricSummaryFile))
 		for i := range s.rows {
 			cell := fmt.Sprintf("%.2f (%.0f/%.0f)", s.num["percent"][i], s.num["selected"][i], s.num["items"][i])
 			if !strings.Contains(report, cell) {
@@ -133,7 +132,7 @@ func TestExperiment(t *testing.T) {
 		}
 	}
 	// Every consistency value with its SEM.
-	c := readRows(t, filepath.Join(p.Exp.ResultsDir, "cons", correlate.ConsistencyFile))
+	c := readRows(t, filepath.Join(p.Exp.ResultsDir, "cons", data.ConsistencyFile))
 	if c.rows != 4*3 {
 		t.Errorf("consistency rows %d", c.rows)
 	}
@@ -149,8 +148,8 @@ func TestExperiment(t *testing.T) {
 		}
 	}
 	// The lesion agreement of each metric.
-	for m, col := range metric.ValueColumn {
-		v := readRows(t, filepath.Join(p.Exp.ResultsDir, "vs@"+col, correlate.SpearmanFile))
+	for m, col := range data.ValueColumn {
+		v := readRows(t, filepath.Join(p.Exp.ResultsDir, "vs@"+col, data.SpearmanFile))
 		row := fmt.Sprintf("| %s | conv10 | loss_increase | %.3f | 16 |", displayMetric(m), v.num["rho"][0])
 		if !strings.Contains(report, row) {
 			t.Errorf("report.md lacks %q", row)
@@ -334,10 +333,10 @@ func TestInputErrors(t *testing.T) {
 	tab.Strings("level", []string{"unit"})
 	tab.Strings("aggregation", []string{""})
 	tab.Strings("metric", []string{"fsi"})
-	if err := tab.Write(filepath.Join(dir, metric.SummaryFile), nil); err != nil {
+	if err := tab.Write(filepath.Join(dir, data.MetricSummaryFile), nil); err != nil {
 		t.Fatal(err)
 	}
-	bad := stages.Input{Stage: "metric@odd", Dir: dir, Files: []string{metric.SummaryFile}}
+	bad := stages.Input{Stage: "metric@odd", Dir: dir, Files: []string{data.MetricSummaryFile}}
 	cases = append(cases, struct {
 		name   string
 		inputs map[string][]stages.Input
@@ -346,12 +345,12 @@ func TestInputErrors(t *testing.T) {
 		[]string{"summary input metric@odd: summary.arrow", `column "layer" is int64, want utf8`, `no column "percent"`}})
 	// A file that is not an Arrow table.
 	junk := t.TempDir()
-	os.WriteFile(filepath.Join(junk, correlate.ConsistencyFile), []byte("not arrow"), 0o644)
+	os.WriteFile(filepath.Join(junk, data.ConsistencyFile), []byte("not arrow"), 0o644)
 	cases = append(cases, struct {
 		name   string
 		inputs map[string][]stages.Input
 		want   []string
-	}{"not arrow", map[string][]stages.Input{slotConsistency: {{Stage: "c@x", Dir: junk, Files: []string{correlate.ConsistencyFile}}}},
+	}{"not arrow", map[string][]stages.Input{slotConsistency: {{Stage: "c@x", Dir: junk, Files: []string{data.ConsistencyFile}}}},
 		[]string{"consistency input c@x: consistency.arrow"}})
 	for _, c := range cases {
 		_, err := runReport(t, DefaultParams(), c.inputs)

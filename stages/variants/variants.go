@@ -18,7 +18,7 @@
 //	spearman = Spearman(TieRound(values_a), TieRound(values_b))   (stats.Spearman, stats.TieRound)
 //	jaccard  = |S_a ∩ S_b| / |S_a ∪ S_b|                         (stats.Jaccard; NaN when neither selects any)
 //
-// values = the metric's value for ranking (metric.ValueColumn), S = its
+// values = the metric's value for ranking (data.ValueColumn), S = its
 // selected items (<metric>_selected): the same comparison the reliability
 // kind makes between halves.
 //
@@ -45,17 +45,12 @@ import (
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
-
-// Output file names.
-const (
-	PairsFile   = "pairs.arrow"
-	PercentFile = "percent.arrow"
-)
 
 // Params are the variants kind's parameters.
 type Params struct {
@@ -122,10 +117,10 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 					layer, ins[0].Stage, tabs[0].items, in.Stage, tabs[i].items)
 			}
 		}
-		for _, m := range metric.Names {
+		for _, m := range data.Metrics {
 			base := math.NaN()
 			if s, ok := tabs[0].selected[m]; ok {
-				base = metric.Percent(count(s), tabs[0].items)
+				base = data.Percent(count(s), tabs[0].items)
 			}
 			for i, t := range tabs {
 				s, ok := t.selected[m]
@@ -146,10 +141,10 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		}
 		bar.Add(1)
 	}
-	if err := pr.write(job.Output(PairsFile)); err != nil {
+	if err := pr.write(job.Output(data.VariantPairsFile)); err != nil {
 		return fmt.Errorf("variants: %w", err)
 	}
-	if err := pc.write(job.Output(PercentFile)); err != nil {
+	if err := pc.write(job.Output(data.VariantPercentFile)); err != nil {
 		return fmt.Errorf("variants: %w", err)
 	}
 	return nil
@@ -170,14 +165,14 @@ func readTable(in stages.Input, layer string) (*table, error) {
 	t := &table{items: int(r.NumRows()), values: map[string][]float64{}, selected: map[string][]bool{}}
 	t.level, _ = arrowfile.Meta(r.Schema(), "level")
 	t.agg, _ = arrowfile.Meta(r.Schema(), "aggregation")
-	for _, m := range metric.Names {
-		if len(r.Schema().FieldIndices(m+"_selected")) == 0 {
+	for _, m := range data.Metrics {
+		if len(r.Schema().FieldIndices(data.SelectedColumn(m))) == 0 {
 			continue
 		}
-		if t.selected[m], err = arrowfile.BoolColumn(r, m+"_selected"); err != nil {
+		if t.selected[m], err = arrowfile.BoolColumn(r, data.SelectedColumn(m)); err != nil {
 			return nil, fmt.Errorf("input %s: %s: %w", in.Stage, name, err)
 		}
-		if t.values[m], err = arrowfile.Float64Column(r, metric.ValueColumn[m]); err != nil {
+		if t.values[m], err = arrowfile.Float64Column(r, data.ValueColumn[m]); err != nil {
 			return nil, fmt.Errorf("input %s: %s: %w", in.Stage, name, err)
 		}
 	}
@@ -211,7 +206,7 @@ func (r *pairRows) add(layer, m, a, b string, items int, rho, jac float64, ka, k
 	r.layer, r.metric, r.a, r.b = append(r.layer, layer), append(r.metric, m), append(r.a, a), append(r.b, b)
 	r.items, r.ka, r.kb = append(r.items, int64(items)), append(r.ka, int64(ka)), append(r.kb, int64(kb))
 	r.rho, r.jac = append(r.rho, rho), append(r.jac, jac)
-	r.pa, r.pb = append(r.pa, metric.Percent(ka, items)), append(r.pb, metric.Percent(kb, items))
+	r.pa, r.pb = append(r.pa, data.Percent(ka, items)), append(r.pb, data.Percent(kb, items))
 }
 
 func (r *pairRows) write(path string) error {
@@ -250,7 +245,7 @@ func (r *percentRows) add(in stages.Input, layer, level, agg, m string, items, k
 	}
 	r.layer, r.level, r.agg, r.metric = append(r.layer, layer), append(r.level, level), append(r.agg, agg), append(r.metric, m)
 	r.items, r.selected = append(r.items, int64(items)), append(r.selected, int64(k))
-	p := metric.Percent(k, items)
+	p := data.Percent(k, items)
 	r.pct, r.delta = append(r.pct, p), append(r.delta, p-base)
 }
 

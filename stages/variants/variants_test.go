@@ -14,6 +14,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/metric"
@@ -92,7 +93,7 @@ func TestAgainstMetricReference(t *testing.T) {
 		t.Fatalf("no case %s", name)
 		return nil, nil
 	}
-	r := metrictest.Open(t, filepath.Join(out, PairsFile))
+	r := metrictest.Open(t, filepath.Join(out, data.VariantPairsFile))
 	layer, met, a, bb := metrictest.Strings(t, r, "layer"), metrictest.Strings(t, r, "metric"), metrictest.Strings(t, r, "a"), metrictest.Strings(t, r, "b")
 	rho, jac := metrictest.Floats(t, r, "spearman"), metrictest.Floats(t, r, "jaccard")
 	if want := 2 * 4 * len(names) * (len(names) - 1) / 2; len(layer) != want {
@@ -108,7 +109,7 @@ func TestAgainstMetricReference(t *testing.T) {
 			t.Errorf("row %d (%s %s %s–%s): Spearman %v, reference values give %v", i, layer[i], met[i], a[i], bb[i], rho[i], w)
 		}
 	}
-	pc := metrictest.Open(t, filepath.Join(out, PercentFile))
+	pc := metrictest.Open(t, filepath.Join(out, data.VariantPercentFile))
 	v, pl, pm := metrictest.Strings(t, pc, "variant"), metrictest.Strings(t, pc, "layer"), metrictest.Strings(t, pc, "metric")
 	pct, delta, mx := metrictest.Floats(t, pc, "percent"), metrictest.Floats(t, pc, "delta_percent"), metrictest.Strings(t, pc, "case")
 	for i := range v {
