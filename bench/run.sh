@@ -100,8 +100,8 @@ gobench stats.txt 1 ./stages/internal/stats \
 pyref stats
 gobench imaging.txt 1 ./stages/internal/imaging '^BenchmarkPipelineGray1024$' 1s "$COUNT"
 pyref imaging
-gobench metric1.txt 1 ./stages/metric '^BenchmarkCompareMetricUnit$' 3x 1
-gobench metric2.txt 2 ./stages/metric '^BenchmarkCompareMetricUnit$' 3x 1
+gobench metric1.txt 1 ./stages/internal/study '^BenchmarkCompareMetricUnit$' 3x 1
+gobench metric2.txt 2 ./stages/internal/study '^BenchmarkCompareMetricUnit$' 3x 1
 pyref metric
 if [ -d stages/decode/svm ]; then
 	gobench svm96.txt 1 ./stages/decode/svm '^BenchmarkFitStudySize$/^d96$' 1x "$COUNT"

@@ -12,14 +12,14 @@
 // # Draws
 //
 // The m images the metrics compare are the design's positions 0 … m−1 in
-// the metric kind's order (metric.Study). Draw b (b = 0 … B−1) resamples
+// the metric kind's order (study.Study). Draw b (b = 0 … B−1) resamples
 // the images within each category, with replacement (a stratified
 // bootstrap: every group keeps its size): from one stats.SplitMix64 stream
 // seeded with seed, the draws one after the other, for each category in
 // the order of its first position and each of its positions j in
 // increasing order, position j takes the responses of the category's
 // position number Below(n) (n: the category's images, its positions in
-// increasing order). Labels stay where they are (metric.Study.Resampled).
+// increasing order). Labels stay where they are (study.Study.Resampled).
 //
 // # Outputs
 //
@@ -45,7 +45,7 @@
 //
 // # Computation
 //
-// The identity and the B draws go through metric.Study.Compute, in
+// The identity and the B draws go through study.Study.Compute, in
 // batches of designs per pass over a layer's file.
 package bootstrap
 
@@ -58,7 +58,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
+	"selectivity/stages/internal/study"
 )
 
 func init() { stages.Register(kind{}) }
@@ -66,9 +66,9 @@ func init() { stages.Register(kind{}) }
 // Params are the bootstrap kind's parameters: the metric kind's and the
 // draws.
 type Params struct {
-	metric.Params `yaml:",inline"`
-	Draws         int   `yaml:"draws" min:"1" max:"100000" doc:"number of bootstrap draws B"`
-	Seed          int64 `yaml:"seed" doc:"seed of the draws' splitmix64 stream"`
+	study.Params `yaml:",inline"`
+	Draws        int   `yaml:"draws" min:"1" max:"100000" doc:"number of bootstrap draws B"`
+	Seed         int64 `yaml:"seed" doc:"seed of the draws' splitmix64 stream"`
 }
 
 type kind struct{}
@@ -80,12 +80,12 @@ func (kind) Doc() string {
 }
 
 func (kind) NewParams() any {
-	return &Params{Params: *metric.Defaults(), Draws: 100, Seed: 1}
+	return &Params{Params: *study.Defaults(), Draws: 100, Seed: 1}
 }
 
 func (kind) Produces() string { return stages.BootstrapDraws }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{metric.ActsSlot}
+	return []stages.Slot{study.ActsSlot}
 }
 
 // Draws draws the B resamplings of the package doc over positions whose
@@ -118,13 +118,13 @@ func Draws(cat []string, B int, seed int64) [][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	st, err := metric.OpenJob(job, mp)
+	st, err := study.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	cat := st.Categories()
 	draws := Draws(cat, p.Draws, p.Seed)
-	views := []*metric.View{st.Identity()}
+	views := []*study.View{st.Identity()}
 	for _, pick := range draws {
 		v, err := st.Resampled(pick)
 		if err != nil {
@@ -149,7 +149,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		var obsRho float64
 		var rhos []float64
 		items := 0
-		err := st.Compute(ctx, job, l, views, func(v int, r *metric.Result) error {
+		err := st.Compute(ctx, job, l, views, func(v int, r *study.Result) error {
 			items = r.Items()
 			rho, pairs := consistency(&sc, r, metrics)
 			if v == 0 {
@@ -201,7 +201,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 
 // consistency is the mean Spearman ρ over the pairs of metrics whose ρ is
 // not NaN, and how many those are (NaN and 0 when none).
-func consistency(sc *stats.Scratch, r *metric.Result, metrics []string) (float64, int) {
+func consistency(sc *stats.Scratch, r *study.Result, metrics []string) (float64, int) {
 	sum, n := 0.0, 0
 	for a := range metrics {
 		for b := a + 1; b < len(metrics); b++ {
@@ -219,7 +219,7 @@ func consistency(sc *stats.Scratch, r *metric.Result, metrics []string) (float64
 }
 
 // writeDraws writes draws.arrow.
-func writeDraws(path string, st *metric.Study, draws [][]int) error {
+func writeDraws(path string, st *study.Study, draws [][]int) error {
 	var draw, pos, src, img []int64
 	for b, pick := range draws {
 		for j, s := range pick {

@@ -58,7 +58,6 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
@@ -185,7 +184,7 @@ func runMetrics(ctx context.Context, job *stages.Job, ins []stages.Input) error 
 	var s stats.Scratch
 
 	for _, in := range ins {
-		layers, err := metric.SummaryLayers(in)
+		layers, err := data.SummaryLayers(in)
 		if err != nil {
 			return fmt.Errorf("correlate: %w", err)
 		}

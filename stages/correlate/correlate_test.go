@@ -18,6 +18,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
+	_ "selectivity/stages/metric"
 )
 
 // The fixtures are scipy's answers, written by testdata/metric/gen.py:

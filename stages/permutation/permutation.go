@@ -15,7 +15,7 @@
 //
 // The m images the metrics compare (P and N, scrambled images left out
 // unless included) are the design's positions 0 … m−1, in the metric
-// kind's order: P, then N by domain, category and row (metric.Study).
+// kind's order: P, then N by domain, category and row (study.Study).
 // Permutation b (b = 0 … P−1) is drawn by stats.SplitMix64 from one
 // stream seeded with seed: start from the identity 0 … m−1 and Shuffle it
 // (Fisher–Yates from the end); the permutations are drawn one after the
@@ -55,10 +55,10 @@
 // # Computation
 //
 // The identity and the P permutations are computed together through
-// metric.Study.Compute: every chunk of items is read once per batch of
+// study.Study.Compute: every chunk of items is read once per batch of
 // designs, and each item is computed under every design of the batch
 // while its responses are in cache. Memory is the metric kind's chunk
-// plus at most about metric.ResultBytes of per-item results.
+// plus at most about study.ResultBytes of per-item results.
 package permutation
 
 import (
@@ -69,16 +69,16 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
+	"selectivity/stages/internal/study"
 )
 
 func init() { stages.Register(kind{}) }
 
 // Params are the null kind's parameters: the metric kind's and the draws.
 type Params struct {
-	metric.Params `yaml:",inline"`
-	Permutations  int   `yaml:"permutations" min:"1" max:"100000" doc:"number of label permutations P"`
-	Seed          int64 `yaml:"seed" doc:"seed of the permutations' splitmix64 stream"`
+	study.Params `yaml:",inline"`
+	Permutations int   `yaml:"permutations" min:"1" max:"100000" doc:"number of label permutations P"`
+	Seed         int64 `yaml:"seed" doc:"seed of the permutations' splitmix64 stream"`
 }
 
 type kind struct{}
@@ -90,12 +90,12 @@ func (kind) Doc() string {
 }
 
 func (kind) NewParams() any {
-	return &Params{Params: *metric.Defaults(), Permutations: 100, Seed: 1}
+	return &Params{Params: *study.Defaults(), Permutations: 100, Seed: 1}
 }
 
 func (kind) Produces() string { return stages.NullDistribution }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{metric.ActsSlot}
+	return []stages.Slot{study.ActsSlot}
 }
 
 // Permutations draws the P permutations of 0 … m−1 of the package doc.
@@ -117,13 +117,13 @@ func Permutations(m, P int, seed int64) [][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	st, err := metric.OpenJob(job, mp)
+	st, err := study.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("permutation: %w", err)
 	}
 	m := st.Included()
 	perms := Permutations(m, p.Permutations, p.Seed)
-	views := []*metric.View{st.Identity()}
+	views := []*study.View{st.Identity()}
 	for _, perm := range perms {
 		v, err := st.Permuted(perm)
 		if err != nil {
@@ -144,7 +144,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		observed := map[string]int{}
 		counts := map[string][]int{}
 		items := 0
-		err := st.Compute(ctx, job, l, views, func(v int, r *metric.Result) error {
+		err := st.Compute(ctx, job, l, views, func(v int, r *study.Result) error {
 			items = r.Items()
 			for _, name := range metrics {
 				k := r.Count(name)
@@ -179,7 +179,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 }
 
 // writePermutations writes permutations.arrow.
-func writePermutations(path string, st *metric.Study, perms [][]int) error {
+func writePermutations(path string, st *study.Study, perms [][]int) error {
 	var perm, pos, src, img []int64
 	for b, pi := range perms {
 		for j, s := range pi {

@@ -12,7 +12,7 @@ import (
 
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
-	"selectivity/stages/metric/metrictest"
+	"selectivity/stages/internal/study/metrictest"
 )
 
 // BenchmarkStudySplits runs the reliability kind with its defaults (all

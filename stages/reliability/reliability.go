@@ -13,13 +13,13 @@
 // # Splits
 //
 // The m images the metrics compare are the design's positions 0 … m−1 in
-// the metric kind's order (metric.Study). Split r (r = 0 … R−1) is drawn
+// the metric kind's order (study.Study). Split r (r = 0 … R−1) is drawn
 // by stats.SplitMix64 from one stream seeded with seed, the splits one
 // after the other: for each category of the included images, in the order
 // of its first position, its positions in increasing order are shuffled
 // (Fisher–Yates from the end, stats.SplitMix64.Shuffle); the first ⌊n/2⌋
 // go to half a, the other ⌈n/2⌉ to half b. Each half is the design on its
-// images with their own labels (metric.Study.Subset): P, the comparison
+// images with their own labels (study.Study.Subset): P, the comparison
 // groups and the categories restricted to the half, so every category is
 // halved and every comparison keeps about half its images. A half on which
 // a requested metric is undefined (a t-test group of fewer than two
@@ -58,10 +58,10 @@
 //
 // # Computation
 //
-// The 2R halves go through metric.Study.Compute: every chunk of items is
+// The 2R halves go through study.Study.Compute: every chunk of items is
 // read once per batch of halves, and each item is computed on all halves
 // of the batch while its responses are in cache. Memory is the metric
-// kind's chunk plus at most about metric.ResultBytes of per-item results.
+// kind's chunk plus at most about study.ResultBytes of per-item results.
 package reliability
 
 import (
@@ -73,7 +73,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
+	"selectivity/stages/internal/study"
 )
 
 func init() { stages.Register(kind{}) }
@@ -81,9 +81,9 @@ func init() { stages.Register(kind{}) }
 // Params are the reliability kind's parameters: the metric kind's and the
 // draws.
 type Params struct {
-	metric.Params `yaml:",inline"`
-	Splits        int   `yaml:"splits" min:"1" max:"100000" doc:"number of random split-halves R"`
-	Seed          int64 `yaml:"seed" doc:"seed of the splits' splitmix64 stream"`
+	study.Params `yaml:",inline"`
+	Splits       int   `yaml:"splits" min:"1" max:"100000" doc:"number of random split-halves R"`
+	Seed         int64 `yaml:"seed" doc:"seed of the splits' splitmix64 stream"`
 }
 
 type kind struct{}
@@ -95,12 +95,12 @@ func (kind) Doc() string {
 }
 
 func (kind) NewParams() any {
-	return &Params{Params: *metric.Defaults(), Splits: 100, Seed: 1}
+	return &Params{Params: *study.Defaults(), Splits: 100, Seed: 1}
 }
 
 func (kind) Produces() string { return stages.Reliability }
 func (kind) Inputs() []stages.Slot {
-	return []stages.Slot{metric.ActsSlot}
+	return []stages.Slot{study.ActsSlot}
 }
 
 // Halves draws the R splits of the package doc over positions whose
@@ -136,13 +136,13 @@ func Halves(cat []string, R int, seed int64) [][2][]int {
 func (kind) Run(ctx context.Context, job *stages.Job) error {
 	p := job.Params.(*Params)
 	mp := &p.Params
-	st, err := metric.OpenJob(job, mp)
+	st, err := study.OpenJob(job, mp)
 	if err != nil {
 		return fmt.Errorf("reliability: %w", err)
 	}
 	cat := st.Categories()
 	halves := Halves(cat, p.Splits, p.Seed)
-	var views []*metric.View
+	var views []*study.View
 	for s, h := range halves {
 		for k, pos := range h {
 			v, err := st.Subset(pos)
@@ -167,9 +167,9 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 		for _, m := range metrics {
 			rows[m] = &perSplit{}
 		}
-		var a *metric.Result
+		var a *study.Result
 		items := 0
-		err := st.Compute(ctx, job, l, views, func(v int, r *metric.Result) error {
+		err := st.Compute(ctx, job, l, views, func(v int, r *study.Result) error {
 			if v%2 == 0 {
 				a = r
 				return nil
@@ -211,7 +211,7 @@ type splitRow struct {
 }
 
 // compare compares metric m between the halves' results a and b.
-func compare(sc *stats.Scratch, a, b *metric.Result, m string) splitRow {
+func compare(sc *stats.Scratch, a, b *study.Result, m string) splitRow {
 	rho := sc.Spearman(stats.TieRound(a.Values(m)), stats.TieRound(b.Values(m)))
 	sa, sb := a.Selected(m), b.Selected(m)
 	jac, ka, kb := stats.Jaccard(sa, sb), count(sa), count(sb)
@@ -239,7 +239,7 @@ func (p *perSplit) add(r splitRow, items int) {
 }
 
 // writeHalves writes halves.arrow.
-func writeHalves(path string, st *metric.Study, halves [][2][]int) error {
+func writeHalves(path string, st *study.Study, halves [][2][]int) error {
 	var split, pos, img []int64
 	var half []string
 	for s, h := range halves {

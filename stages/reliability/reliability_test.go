@@ -13,7 +13,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats/fixture"
-	"selectivity/stages/metric/metrictest"
+	"selectivity/stages/internal/study/metrictest"
 )
 
 type F = fixture.Float

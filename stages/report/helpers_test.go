@@ -17,6 +17,7 @@ import (
 	_ "selectivity/stages/aggregate"
 	_ "selectivity/stages/bootstrap"
 	_ "selectivity/stages/correlate"
+	_ "selectivity/stages/metric"
 	"selectivity/stages/internal/data"
 	_ "selectivity/stages/permutation"
 	_ "selectivity/stages/reliability"

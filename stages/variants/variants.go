@@ -47,7 +47,6 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/metric"
 )
 
 func init() { stages.Register(kind{}) }
@@ -85,7 +84,7 @@ func (kind) Run(ctx context.Context, job *stages.Job) error {
 	if len(ins) < 2 {
 		return fmt.Errorf("variants: want two or more metric stages in metrics, got %d", len(ins))
 	}
-	layers, err := metric.SummaryLayers(ins[0])
+	layers, err := data.SummaryLayers(ins[0])
 	if err != nil {
 		return fmt.Errorf("variants: %w", err)
 	}

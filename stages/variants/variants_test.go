@@ -17,8 +17,8 @@ import (
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/internal/stats/fixture"
-	"selectivity/stages/metric"
-	"selectivity/stages/metric/metrictest"
+	"selectivity/stages/internal/study"
+	"selectivity/stages/internal/study/metrictest"
 )
 
 // metricCases is what the test needs of testdata/metric/fixtures.json:
@@ -152,8 +152,7 @@ func TestMismatchedLevels(t *testing.T) {
 // runMetric runs the metric kind with the given parameters on in.
 func runMetric(t *testing.T, in stages.Input, stage, caseName string, over map[string]any) stages.Input {
 	t.Helper()
-	k, _ := stages.Lookup("metric")
-	p := metric.Defaults()
+	p := study.Defaults()
 	b, _ := yaml.Marshal(over)
 	if err := yaml.Unmarshal(b, p); err != nil {
 		t.Fatal(err)
@@ -161,7 +160,7 @@ func runMetric(t *testing.T, in stages.Input, stage, caseName string, over map[s
 	out := t.TempDir()
 	job := &stages.Job{Stage: stage, Params: p, OutDir: out,
 		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}}
-	if err := k.Run(context.Background(), job); err != nil {
+	if err := study.Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(out)

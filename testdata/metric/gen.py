@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference fixtures for stages/aggregate, stages/metric and stages/correlate.
+"""Reference fixtures for stages/aggregate, stages/internal/study (the metric kind) and stages/correlate.
 
 Draws a small seeded study: 56 images in fLOC's 11 categories (groups of 3
 to 6, shuffled order) and two post-ReLU layers, conv_a (24 x 2 x 4 = 192

@@ -1,4 +1,4 @@
-"""The metrics of stages/metric recomputed with numpy / scipy / statsmodels
+"""The metrics of stages/internal/study recomputed with numpy / scipy / statsmodels
 on any design over the metric fixture's images, for testdata/permutation/gen.py and
 testdata/reliability/gen.py.
 

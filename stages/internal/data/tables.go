@@ -1,6 +1,13 @@
 package data
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"selectivity/cache/arrowfile"
+	"selectivity/stages"
+)
 
 // The metric kind's outputs: one table per layer, <layer>.arrow, with an
 // item column and the value, p and selected columns of each computed
@@ -30,6 +37,30 @@ func Percent(k, n int) float64 {
 		return math.NaN()
 	}
 	return 100 * float64(k) / float64(n)
+}
+
+// SummaryLayers lists the layers of a metric stage's output, in the order
+// of its summary table.
+func SummaryLayers(in stages.Input) ([]string, error) {
+	if !slices.Contains(in.Files, MetricSummaryFile) {
+		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, MetricSummaryFile)
+	}
+	r, err := arrowfile.Open(in.Path(MetricSummaryFile))
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
+	}
+	defer r.Close()
+	all, err := arrowfile.StringColumn(r, "layer")
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
+	}
+	var layers []string
+	for _, l := range all {
+		if !slices.Contains(layers, l) {
+			layers = append(layers, l)
+		}
+	}
+	return layers, nil
 }
 
 // The correlate kind's outputs: pairs.arrow (mode values: one row per

@@ -1,4 +1,4 @@
-package metric
+package study
 
 import (
 	"context"
@@ -25,11 +25,11 @@ func BenchmarkCompareMetricUnit(b *testing.B) {
 	dir := b.TempDir()
 	writeSynthetic(b, dir, nImages, units)
 	in := stages.Input{Stage: "extract", Dir: dir, Files: []string{"images.arrow", "conv.arrow"}}
-	p := kind{}.NewParams().(*Params)
+	p := Defaults()
 	once := func(logf func(string, ...any)) {
 		job := &stages.Job{Stage: "metric", Params: p, OutDir: b.TempDir(),
 			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: logf}
-		if err := (kind{}).Run(context.Background(), job); err != nil {
+		if err := Run(context.Background(), job); err != nil {
 			b.Fatal(err)
 		}
 	}

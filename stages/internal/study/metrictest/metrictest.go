@@ -1,5 +1,5 @@
 // Package metrictest writes inputs for the tests of the kinds that compute
-// the metrics (metric.Study): image tables and layer matrices as an extract
+// the metrics (study.Study): image tables and layer matrices as an extract
 // or aggregate stage writes them, and the metric kind's reference fixture
 // (testdata/metric/fixtures.json, written by testdata/metric/gen.py) as
 // such an input.
@@ -89,7 +89,7 @@ type Fixture struct {
 func LoadFixture(t testing.TB) *Fixture {
 	t.Helper()
 	_, here, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "..", "testdata", "metric", "fixtures.json"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "..", "..", "testdata", "metric", "fixtures.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

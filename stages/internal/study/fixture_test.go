@@ -1,4 +1,4 @@
-package metric
+package study
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 
 // The fixtures are numpy's / scipy's / statsmodels' answers, written by
 // testdata/metric/gen.py (see there for the cases and the conventions).
-const fixturePath = "../../testdata/metric/fixtures.json"
+const fixturePath = "../../../testdata/metric/fixtures.json"
 
 // F is a fixture float: NaN and ±Inf arrive as strings.
 type F = fixture.Float
@@ -171,7 +171,7 @@ func writeInput(t testing.TB, fx *fixtures, input string) stages.Input {
 // through the yaml tags.
 func params(t testing.TB, over map[string]any) *Params {
 	t.Helper()
-	p := kind{}.NewParams().(*Params)
+	p := Defaults()
 	b, err := yaml.Marshal(over)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func run(t testing.TB, in stages.Input, p *Params) (string, error) {
 		Progress: pipelinetest.Progress{},
 		Logf:     func(string, ...any) {},
 	}
-	return out, kind{}.Run(context.Background(), job)
+	return out, Run(context.Background(), job)
 }
 
 // openTable opens an output table.

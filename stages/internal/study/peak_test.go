@@ -1,4 +1,4 @@
-package metric
+package study
 
 import (
 	"bufio"
@@ -17,11 +17,12 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
+	_ "selectivity/stages/aggregate"
 )
 
 // Peak memory of the metric kind on a study-sized layer.
 //
-//	SELECTIVITY_PEAK_RSS=400000 go test -run TestPeakRSS -v ./stages/metric/
+//	SELECTIVITY_PEAK_RSS=400000 go test -run TestPeakRSS -v ./stages/internal/study/
 //
 // writes a synthetic unit-level layer of 1440 images (10 fLOC categories ×
 // 144: faces 288 against 1152) × the given number of units (400000: 2.3
@@ -91,13 +92,15 @@ func TestPeakRSSChild(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	var k stages.Kind = kind{}
+	var params any = Defaults()
+	run := Run
 	if mode == "aggregate" {
-		k, _ = stages.Lookup("aggregate")
+		k, _ := stages.Lookup("aggregate")
+		params, run = k.NewParams(), k.Run
 	}
-	job := &stages.Job{Stage: mode, Params: k.NewParams(), OutDir: t.TempDir(),
+	job := &stages.Job{Stage: mode, Params: params, OutDir: t.TempDir(),
 		Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}, Logf: t.Logf}
-	err := k.Run(context.Background(), job)
+	err := run(context.Background(), job)
 	close(stop)
 	wg.Wait()
 	if err != nil {

@@ -1,13 +1,10 @@
-package metric
+package study
 
 import (
-	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
 	"selectivity/cache/arrowfile"
-	"selectivity/stages"
 	"selectivity/stages/internal/data"
 )
 
@@ -116,28 +113,4 @@ func (s *summary) write(path, input string, p *Params) error {
 	meta := paramsMeta(p)
 	meta["input"] = input
 	return t.Write(path, meta)
-}
-
-// SummaryLayers lists the layers of a metric stage's output, in the order
-// of its summary table.
-func SummaryLayers(in stages.Input) ([]string, error) {
-	if !slices.Contains(in.Files, data.MetricSummaryFile) {
-		return nil, fmt.Errorf("input %s has no %s: not a metric stage", in.Stage, data.MetricSummaryFile)
-	}
-	r, err := arrowfile.Open(in.Path(data.MetricSummaryFile))
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
-	}
-	defer r.Close()
-	all, err := arrowfile.StringColumn(r, "layer")
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.Stage, err)
-	}
-	var layers []string
-	for _, l := range all {
-		if !slices.Contains(layers, l) {
-			layers = append(layers, l)
-		}
-	}
-	return layers, nil
 }

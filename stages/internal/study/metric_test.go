@@ -1,4 +1,4 @@
-package metric
+package study
 
 import (
 	"bytes"
@@ -276,7 +276,7 @@ func TestBadInputs(t *testing.T) {
 		cancel()
 		job := &stages.Job{Stage: "m", Params: params(t, nil), OutDir: t.TempDir(),
 			Inputs: map[string][]stages.Input{"acts": {in}}, Progress: pipelinetest.Progress{}}
-		if err := (kind{}).Run(ctx, job); !errors.Is(err, context.Canceled) {
+		if err := Run(ctx, job); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled run: %v", err)
 		}
 	})
@@ -300,7 +300,7 @@ func copyInput(t *testing.T, in stages.Input) stages.Input {
 }
 
 func TestValidate(t *testing.T) {
-	p := kind{}.NewParams().(*Params)
+	p := Defaults()
 	if errs := p.Validate(); len(errs) != 0 {
 		t.Fatalf("defaults: %v", errs)
 	}
