@@ -42,7 +42,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/net"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 )
 
 // Files the stage reads from its stimuli input and writes.
@@ -136,7 +136,7 @@ func (p *Params) Validate() []stages.FieldError {
 // CheckInput reports layers the model stage's architecture lacks, before
 // anything runs.
 func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
-	arch, layers, ok := model.Layers(upstream)
+	arch, layers, ok := weights.Layers(upstream)
 	if slot != "model" || !ok {
 		return nil
 	}
@@ -191,7 +191,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 	}
 	stim, mod := job.Inputs["stimuli"][0], job.Inputs["model"][0]
 
-	m, err := model.LoadInput(mod)
+	m, err := weights.LoadInput(mod)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
@@ -268,7 +268,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 
 // requestedTaps checks p.Layers against the network's taps and returns the
 // taps to compute in network order, logits last if requested.
-func requestedTaps(m *model.Model, p *Params) ([]string, error) {
+func requestedTaps(m *weights.Model, p *Params) ([]string, error) {
 	layers := layersOf(m.Taps())
 	if p.Logits && len(layers) == len(m.Taps()) {
 		return nil, fmt.Errorf("extract: logits: %s has no logits; its last layer, %s, is extracted by listing it in layers", m.ArchName(), layers[len(layers)-1])

@@ -16,7 +16,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 	_ "selectivity/stages/stimuli"
 )
 
@@ -117,7 +117,7 @@ stages:
 		t.Errorf("batch size changed the cache key: %s vs %s", filepath.Base(dirs7["seven"]), filepath.Base(dirs["one"]))
 	}
 	dirs["seven"] = dirs7["seven"]
-	m, err := model.Load(dirs["net"])
+	m, err := weights.Load(dirs["net"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ stages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dirs["net"])
+	m, err := weights.Load(dirs["net"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ stages:
 			t.Errorf("%s: metadata %v, %d values of %d columns", tap, meta, len(vals), cols)
 		}
 	}
-	m, err := model.Load(dirs["net"])
+	m, err := weights.Load(dirs["net"])
 	if err != nil {
 		t.Fatal(err)
 	}

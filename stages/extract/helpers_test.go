@@ -18,6 +18,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
+	_ "selectivity/stages/model"
 )
 
 // fixtures is testdata/extract (see gen.py there).

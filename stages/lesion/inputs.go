@@ -9,13 +9,13 @@ import (
 
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 )
 
 // inputs are what a lesion run reads: the network, its tasks, and which
 // path lesions take.
 type inputs struct {
-	mdl   *model.Model
+	mdl   *weights.Model
 	tasks []*task
 	fast  bool   // the last convolution: net.Lesioner
 	path  string // "lesioner" or "forward_from"
@@ -65,7 +65,7 @@ func readInputs(job *stages.Job, p *Params) (_ *inputs, err error) {
 		return nil, fmt.Errorf("lesion: object_stimuli needs object_class_map (or object_class_from: order or name)")
 	}
 
-	mdl, err := model.LoadInput(*mIn)
+	mdl, err := weights.LoadInput(*mIn)
 	if err != nil {
 		return nil, fmt.Errorf("lesion: %w", err)
 	}

@@ -14,7 +14,7 @@
 //     text) maps names to indices; images whose name is not in the map are
 //     an error that lists them;
 //     model: the network's own output names (weights from a train stage's
-//     checkpoint name them: model.Model.ClassNames), likewise;
+//     checkpoint name them: weights.Model.ClassNames), likewise;
 //     order: the k-th distinct name in stimulus order is class k;
 //     name: the name itself is the index ("17").
 //   - object_stimuli (optional): a second task, e.g. object images, with

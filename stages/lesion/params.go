@@ -7,7 +7,7 @@ import (
 
 	"selectivity/stages"
 	"selectivity/stages/internal/net"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 )
 
 // Params are the lesion kind's parameters.
@@ -60,7 +60,7 @@ func (p *Params) Validate() []stages.FieldError {
 // CheckInput reports a layer the model stage's architecture lacks, before
 // anything runs.
 func (p *Params) CheckInput(slot string, upstream any) []stages.FieldError {
-	arch, layers, ok := model.Layers(upstream)
+	arch, layers, ok := weights.Layers(upstream)
 	if slot != "model" || !ok {
 		return nil
 	}

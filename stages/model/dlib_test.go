@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"selectivity/stages"
+	"selectivity/stages/internal/weights"
 )
 
 // TestDlibCheckpoint loads face-api's shipped tfjs weights through the
@@ -23,7 +24,7 @@ func TestDlibCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
+	m, err := weights.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestDlibCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if arch, layers, _ := Layers(&Params{Arch: "dlib_resnet29"}); arch != "dlib_resnet29" || layers[len(layers)-1] != "embedding" {
+	if arch, layers, _ := weights.Layers(&Params{Arch: "dlib_resnet29"}); arch != "dlib_resnet29" || layers[len(layers)-1] != "embedding" {
 		t.Errorf("Layers: %s %v", arch, layers)
 	}
 
@@ -65,7 +66,7 @@ func TestDlibCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Load(rdir)
+	r, err := weights.Load(rdir)
 	if err != nil {
 		t.Fatal(err)
 	}

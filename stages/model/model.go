@@ -66,7 +66,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -78,10 +77,8 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/net"
+	"selectivity/stages/internal/weights"
 )
-
-// WeightsFile is the stage's output.
-const WeightsFile = "weights.arrow"
 
 // DefaultClasses is the number of classes of a random network when the
 // experiment does not say.
@@ -105,6 +102,10 @@ func DefaultParams() *Params {
 }
 
 // Validate reports the rules the tags cannot express.
+// Architecture names p's architecture, for the kinds that check their
+// layers against an upstream model stage (weights.Layers).
+func (p *Params) Architecture() string { return p.Arch }
+
 func (p *Params) Validate() []stages.FieldError {
 	var errs []stages.FieldError
 	switch {
@@ -188,7 +189,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 			"seed": strconv.FormatInt(p.Seed, 10),
 		}
 		logf("random %s, seed %d, %d classes (stored as its seed)", p.Arch, p.Seed, classes)
-		return writeWeights(ctx, job.Output(WeightsFile), nil, nil, meta)
+		return weights.Write(ctx, job.Output(weights.File), nil, nil, meta)
 	}
 
 	path := string(p.Weights)
@@ -220,7 +221,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 		meta["epoch"] = fmt.Sprint(e)
 	}
 	if v, ok := sd.Meta[checkpoint.ClassNamesKey]; ok {
-		if _, err := parseClassNames(fmt.Sprint(v), classes); err != nil {
+		if _, err := weights.ParseClassNames(fmt.Sprint(v), classes); err != nil {
 			return fmt.Errorf("model: %s: %w", path, err)
 		}
 		meta[checkpoint.ClassNamesKey] = fmt.Sprint(v)
@@ -236,27 +237,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) error {
 		desc = append(desc, fmt.Sprintf("%d non-float entries ignored", len(sd.Other)))
 	}
 	logf("%s: %s %s, %d classes (%s)", filepath.Base(path), sd.Format, p.Arch, classes, strings.Join(desc, ", "))
-	return writeWeights(ctx, job.Output(WeightsFile), spec.Params(classes), toNet(sd.Params), meta)
-}
-
-// Layers returns the architecture that a model stage's parameters
-// (upstream, as stages.InputChecker receives them) name and its layers:
-// every tap but the logits (dlib_resnet29: every tap, embedding included). ok is false if upstream is not a model stage's
-// parameters or names no known architecture (the model stage reports that).
-func Layers(upstream any) (arch string, layers []string, ok bool) {
-	p, isModel := upstream.(*Params)
-	if !isModel {
-		return "", nil, false
-	}
-	spec, err := net.Spec(p.Arch)
-	if err != nil {
-		return "", nil, false
-	}
-	taps := spec.Taps()
-	if spec.Head().Tap == "logits" { // dlib_resnet29's embedding is a layer
-		taps = taps[:len(taps)-1]
-	}
-	return p.Arch, taps, true
+	return weights.Write(ctx, job.Output(weights.File), spec.Params(classes), toNet(sd.Params), meta)
 }
 
 // defaultClasses is the architecture's own number of outputs (dlib_resnet29:
@@ -292,26 +273,6 @@ func trainedWeights(ins []stages.Input, epoch int) (string, error) {
 		return "", fmt.Errorf("model: epoch: %s saved epochs %v, not %d (list it in its save parameter)", in.Stage, saved, epoch)
 	}
 	return in.Path(checkpoint.EpochFile(epoch)), nil
-}
-
-// parseClassNames decodes a class_names value: a JSON array of classes
-// distinct strings.
-func parseClassNames(v string, classes int) ([]string, error) {
-	var names []string
-	if err := json.Unmarshal([]byte(v), &names); err != nil {
-		return nil, fmt.Errorf("%s is not a JSON array of strings: %w", checkpoint.ClassNamesKey, err)
-	}
-	if len(names) != classes {
-		return nil, fmt.Errorf("%s names %d outputs, the weights have %d", checkpoint.ClassNamesKey, len(names), classes)
-	}
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		if seen[n] {
-			return nil, fmt.Errorf("%s names %q twice", checkpoint.ClassNamesKey, n)
-		}
-		seen[n] = true
-	}
-	return names, nil
 }
 
 // loadCheckpoint loads p.Weights and checks it against the architecture:

@@ -23,6 +23,7 @@ import (
 	"selectivity/stages"
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/net"
+	"selectivity/stages/internal/weights"
 )
 
 var fixtures = filepath.Join("..", "..", "testdata", "extract")
@@ -83,7 +84,7 @@ func TestRandomRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := Load(dir)
+			m, err := weights.Load(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,10 +94,10 @@ func TestRandomRoundTrip(t *testing.T) {
 				t.Errorf("metadata %v, want %v", m.Meta, want)
 			}
 			// Stored lean: the metadata, no rows.
-			if fi, err := os.Stat(filepath.Join(dir, WeightsFile)); err != nil || fi.Size() > 4096 {
+			if fi, err := os.Stat(filepath.Join(dir, weights.File)); err != nil || fi.Size() > 4096 {
 				t.Errorf("weights.arrow of a random init: %v, %v", fi.Size(), err)
 			}
-			r, err := arrowfile.Open(filepath.Join(dir, WeightsFile))
+			r, err := arrowfile.Open(filepath.Join(dir, weights.File))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +133,7 @@ func checkRows(t *testing.T, path, arch string, classes int) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	params, _, err := readWeights(r)
+	params, _, err := weights.ReadWeights(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +151,8 @@ func checkRows(t *testing.T, path, arch string, classes int) {
 			t.Errorf("%s: shape %v, want rank %d", p.Name, params[p.Name].Shape, len(p.Shape))
 			continue
 		}
-		if a := uintptr(unsafe.Pointer(&params[p.Name].Data[0])) % alignment; a != 0 {
-			t.Errorf("%s: values at %d mod %d in the mapping", p.Name, a, alignment)
+		if a := uintptr(unsafe.Pointer(&params[p.Name].Data[0])) % weights.Alignment; a != 0 {
+			t.Errorf("%s: values at %d mod %d in the mapping", p.Name, a, weights.Alignment)
 		}
 	}
 	if !slices.Equal(names, specNames) {
@@ -174,7 +175,7 @@ func TestCheckpoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := Load(dir)
+			m, err := weights.Load(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +190,7 @@ func TestCheckpoints(t *testing.T) {
 			if !mapsEqual(m.Meta, want) {
 				t.Errorf("metadata %v, want %v", m.Meta, want)
 			}
-			checkRows(t, filepath.Join(dir, WeightsFile), tc.arch, 10)
+			checkRows(t, filepath.Join(dir, weights.File), tc.arch, 10)
 			ref, err := checkpoint.Load(string(fixture(tc.arch + ".ref.safetensors")))
 			if err != nil {
 				t.Fatal(err)
@@ -346,7 +347,7 @@ func TestResNetCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
+	m, err := weights.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,14 +411,14 @@ stages:
 }
 
 func TestLoadRejects(t *testing.T) {
-	if _, err := Load(t.TempDir()); err == nil {
+	if _, err := weights.Load(t.TempDir()); err == nil {
 		t.Error("empty folder loaded")
 	}
 	dir := t.TempDir()
-	if err := arrowfile.WriteMatrix(filepath.Join(dir, WeightsFile), 2, 3, map[string]string{"arch": "vgg16"}, func(int, []float32) {}); err != nil {
+	if err := arrowfile.WriteMatrix(filepath.Join(dir, weights.File), 2, 3, map[string]string{"arch": "vgg16"}, func(int, []float32) {}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "not a weights file") {
+	if _, err := weights.Load(dir); err == nil || !strings.Contains(err.Error(), "not a weights file") {
 		t.Errorf("matrix as weights: %v", err)
 	}
 }

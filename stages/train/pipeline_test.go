@@ -17,7 +17,7 @@ import (
 	"selectivity/stages/internal/checkpoint"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/net"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 	"selectivity/stages/train"
 
 	_ "selectivity/stages/lesion"
@@ -114,7 +114,7 @@ func TestTrainPipeline(t *testing.T) {
 
 	// The model stage loads epoch 0 as exactly the seeded initialisation,
 	// and the trained weights with their output names.
-	m0, err := model.Load(res.Dirs["untrained"])
+	m0, err := weights.Load(res.Dirs["untrained"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestTrainPipeline(t *testing.T) {
 	if m0.Meta["epoch"] != "0" || m0.Meta["init"] != "train" {
 		t.Errorf("epoch-0 model metadata %v", m0.Meta)
 	}
-	m, err := model.Load(res.Dirs["trained"])
+	m, err := weights.Load(res.Dirs["trained"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/stats"
-	"selectivity/stages/model"
+	"selectivity/stages/internal/weights"
 
 	_ "selectivity/stages/extract"
 )
@@ -66,7 +66,7 @@ func TestShippedNetwork(t *testing.T) {
 	exp := pipelinetest.Experiment(t, strings.ReplaceAll(shipped, "MODELS", models))
 	res := pipelinetest.MustRun(t, exp, pipelinetest.Options{})
 	for net, bounds := range map[string][2]float64{"trained": {0.9, 1}, "untrained": {0, 0.05}} {
-		m, err := model.Load(res.Dirs["net@"+net])
+		m, err := weights.Load(res.Dirs["net@"+net])
 		if err != nil {
 			t.Fatal(err)
 		}

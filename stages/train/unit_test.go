@@ -12,6 +12,7 @@ import (
 	"selectivity/cache/arrowfile"
 	"selectivity/stages/internal/data"
 	"selectivity/stages/internal/imaging"
+	_ "selectivity/stages/model"
 )
 
 func TestRate(t *testing.T) {

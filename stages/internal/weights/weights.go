@@ -1,7 +1,11 @@
-package model
+// Package weights is the network contract between stages: weights.arrow,
+// the file a model stage writes (Write) and the extract, lesion and other
+// kinds open as a network (Load, LoadInput).
+package weights
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -20,13 +24,16 @@ import (
 )
 
 // Column types of weights.arrow.
+// File is a model stage's output.
+const File = "weights.arrow"
+
 var (
 	shapeType = arrow.ListOfNonNullable(arrow.PrimitiveTypes.Int32)
 	dataType  = arrow.ListOfNonNullable(arrow.PrimitiveTypes.Float32)
 )
 
-// WeightsSchema is weights.arrow's schema with meta as its metadata.
-func WeightsSchema(meta map[string]string) *arrow.Schema {
+// Schema is weights.arrow's schema with meta as its metadata.
+func Schema(meta map[string]string) *arrow.Schema {
 	return arrowfile.NewSchema([]arrow.Field{
 		{Name: "name", Type: arrow.BinaryTypes.String},
 		{Name: "shape", Type: shapeType},
@@ -34,17 +41,17 @@ func WeightsSchema(meta map[string]string) *arrow.Schema {
 	}, meta)
 }
 
-// writeWeights writes params to path in the order of order (every entry of
+// Write writes params to path in the order of order (every entry of
 // params must be listed there), one record batch per parameter, pointing at
 // the parameters' own memory. Each parameter's values start 64-byte aligned
 // in the file (see aligner), so that a memory-mapped network computes
 // exactly what the same weights on the heap do: the BLAS kernels of the
 // fully connected layers round differently for differently aligned weights.
-func writeWeights(ctx context.Context, path string, order []net.Param, params map[string]net.Tensor, meta map[string]string) (err error) {
+func Write(ctx context.Context, path string, order []net.Param, params map[string]net.Tensor, meta map[string]string) (err error) {
 	if len(order) != len(params) {
 		return fmt.Errorf("model: %d parameters for an architecture of %d", len(params), len(order))
 	}
-	schema := WeightsSchema(meta)
+	schema := Schema(meta)
 	al, err := newAligner(schema)
 	if err != nil {
 		return err
@@ -106,16 +113,16 @@ func writeParam(w *arrowfile.Writer, al *aligner, schema *arrow.Schema, name str
 	return w.Write(rec)
 }
 
-// alignment is the file offset every parameter's values start at a
+// Alignment is the file offset every parameter's values start at a
 // multiple of.
-const alignment = 64
+const Alignment = 64
 
 // aligner follows the position in an Arrow IPC file as arrow-go's file
 // writer lays it out (8 bytes of magic, the schema message, then one
 // message per record batch, each the payload ipc.Payload.WritePayload
 // writes) and pads each record batch's custom metadata so that its last
 // buffer — the values of its last column — starts at a multiple of
-// alignment. Should the layout ever differ from this model, the values are
+// Alignment. Should the layout ever differ from this model, the values are
 // merely less aligned (tests check it).
 type aligner struct{ pos int64 }
 
@@ -147,7 +154,7 @@ func (a *aligner) record(schema *arrow.Schema, cols []arrow.Array, lastLen int64
 			rec.Release()
 			return nil, err
 		}
-		if (a.pos+n-tail)%alignment == 0 || pad >= 4*alignment {
+		if (a.pos+n-tail)%Alignment == 0 || pad >= 4*Alignment {
 			a.pos += n
 			return rec, nil
 		}
@@ -202,7 +209,7 @@ func (m *Model) ClassNames() ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	return parseClassNames(v, m.Classes())
+	return ParseClassNames(v, m.Classes())
 }
 
 // Close unmaps the weights. The Net must not be used afterwards.
@@ -228,7 +235,7 @@ func LoadInput(in stages.Input) (*Model, error) {
 // builds the network from it without copying the weights (net.New still
 // repacks the convolutions).
 func Load(dir string) (_ *Model, err error) {
-	r, err := arrowfile.Open(filepath.Join(dir, WeightsFile))
+	r, err := arrowfile.Open(filepath.Join(dir, File))
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +244,7 @@ func Load(dir string) (_ *Model, err error) {
 			r.Close()
 		}
 	}()
-	params, meta, err := readWeights(r)
+	params, meta, err := ReadWeights(r)
 	if err != nil {
 		return nil, err
 	}
@@ -271,11 +278,11 @@ func regenerate(meta map[string]string) (map[string]net.Tensor, error) {
 	return net.RandomInit(meta["arch"], classes, seed)
 }
 
-// readWeights returns the parameters in r, pointing into its mapping, and
+// ReadWeights returns the parameters in r, pointing into its mapping, and
 // its metadata.
-func readWeights(r *arrowfile.Reader) (map[string]net.Tensor, map[string]string, error) {
+func ReadWeights(r *arrowfile.Reader) (map[string]net.Tensor, map[string]string, error) {
 	s := r.Schema()
-	want := WeightsSchema(nil)
+	want := Schema(nil)
 	if s.NumFields() != 3 {
 		return nil, nil, fmt.Errorf("model: %s: %d columns, not a weights file (want name, shape, data)", r.Path(), s.NumFields())
 	}
@@ -342,4 +349,45 @@ func readWeights(r *arrowfile.Reader) (map[string]net.Tensor, map[string]string,
 		}
 	}
 	return params, meta, nil
+}
+
+// ParseClassNames decodes a class_names value: a JSON array of classes
+// distinct strings.
+func ParseClassNames(v string, classes int) ([]string, error) {
+	var names []string
+	if err := json.Unmarshal([]byte(v), &names); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON array of strings: %w", checkpoint.ClassNamesKey, err)
+	}
+	if len(names) != classes {
+		return nil, fmt.Errorf("%s names %d outputs, the weights have %d", checkpoint.ClassNamesKey, len(names), classes)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return nil, fmt.Errorf("%s names %q twice", checkpoint.ClassNamesKey, n)
+		}
+		seen[n] = true
+	}
+	return names, nil
+}
+
+// Layers returns the architecture that a model stage's parameters
+// (upstream, as stages.InputChecker receives them; they name it with an
+// Architecture method) name and its layers:
+// every tap but the logits (dlib_resnet29: every tap, embedding included). ok is false if upstream is not a model stage's
+// parameters or names no known architecture (the model stage reports that).
+func Layers(upstream any) (arch string, layers []string, ok bool) {
+	p, isModel := upstream.(interface{ Architecture() string })
+	if !isModel {
+		return "", nil, false
+	}
+	spec, err := net.Spec(p.Architecture())
+	if err != nil {
+		return "", nil, false
+	}
+	taps := spec.Taps()
+	if spec.Head().Tap == "logits" { // dlib_resnet29's embedding is a layer
+		taps = taps[:len(taps)-1]
+	}
+	return p.Architecture(), taps, true
 }
