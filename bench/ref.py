@@ -295,6 +295,28 @@ def group_lesion():
         times = timeit(lesion200, 3, 2)
         emit("lesion200", times, 2, threads=torch.get_num_threads())
 
+        # The same job with the Go stage's algorithm (lesion
+        # BenchmarkStudySize): fc6's input x and intact pre-activation z once,
+        # then per group of 10 lesions (2000 rows) z − x[:, slice_k]·W6[:, slice_k]ᵀ
+        # stacked, ReLU, fc7, ReLU, fc8 and each lesion's cross-entropy; the
+        # time per lesion.
+        fc6, fc7, fc8 = model.classifier[0], model.classifier[3], model.classifier[6]
+        x = torch.flatten(model.avgpool(model.features[30](acts)), 1)
+        z = fc6(x)
+        group, p2 = 10, 49
+
+        def lesions_stacked():
+            k0 = state["k"] = (state["k"] + group) % 512
+            ks = [(k0 + j) % 512 for j in range(group)]
+            zs = torch.cat([torch.addmm(z, x[:, k * p2:(k + 1) * p2], fc6.weight[:, k * p2:(k + 1) * p2].t(), alpha=-1)
+                            for k in ks])
+            out = fc8(torch.relu(fc7(torch.relu(zs)))).view(group, 200, -1)
+            for j in range(group):
+                F.cross_entropy(out[j], labels)
+
+        times = timeit(lesions_stacked, 3, 1)
+        emit("lesion200stack", [t / group for t in times], 1, threads=torch.get_num_threads(), lesions_per_call=group)
+
 
 def group_train():
     import torch

@@ -114,7 +114,7 @@ gobench vgg.txt 2 ./stages/internal/net '^BenchmarkVGG16Forward$' 1x 2
 gobench resnet.txt 2 ./stages/internal/net '^BenchmarkResNet50Forward$' 3x 2
 gobench netlesion.txt 2 ./stages/internal/net '^BenchmarkLesion$' 2s 1
 if [ -d stages/lesion ]; then
-	gobench lesion.txt 2 ./stages/lesion '^BenchmarkStudySize$' 1x 1
+	gobench lesion.txt 2 ./stages/lesion '^BenchmarkStudySize$' 2x 1
 fi
 pyref lesion
 gobench train.txt 2 ./stages/internal/net '^BenchmarkTrainStep$' 5x 1
@@ -193,9 +193,13 @@ row "— same, Go recomputing the head" \
 	"$(gons netlesion.txt BenchmarkLesion/ForwardFrom)" "$TORCH64"
 if [ -d stages/lesion ]; then
 	row "Lesion stage: one lesion on 200 task images, 2137 classes, + cross-entropy" \
-		"stage evaluation with \`Lesioner\` (lesion BenchmarkStudySize, mean of 16 lesions)" \
+		"stage evaluation with \`Lesioner\` (lesion BenchmarkStudySize, best of 2 × 30 lesions, 10 stacked per GEMM)" \
 		"zero the channel, head, \`F.cross_entropy\` (torch)" "2 / 2" \
 		"$(gometric lesion.txt BenchmarkStudySize s/lesion@200img)" "$(pyval lesion200)"
+	row "— same, both sides with the same algorithm (fc6 slice subtracted, 10 lesions stacked per head GEMM)" \
+		"same (lesion BenchmarkStudySize, 10 stacked)" \
+		"\`addmm\` of the slice, stacked fc7/fc8, \`F.cross_entropy\` per lesion (torch, ref.py lesion200stack)" "2 / 2" \
+		"$(gometric lesion.txt BenchmarkStudySize s/lesion@200img)" "$(pyval lesion200stack)"
 fi
 
 TRAIN_IPS=$(gometric train.txt BenchmarkTrainStep images/s max)

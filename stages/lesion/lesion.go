@@ -33,9 +33,12 @@
 // pooling, so a lesion only removes the channel's slice of fc6's input; fc6's
 // intact pre-activation is computed once and each lesion subtracts that
 // slice's contribution and recomputes fc7 and fc8 only, batched over the
-// images. Memory: fc6's input and pre-activation of every task image
+// images of a chunk and stacked over lesions (about 2048 rows of lesions ×
+// images per GEMM; the results are the same bits as one lesion at a time).
+// Memory: fc6's input and pre-activation of every task image
 // (n × (C·P² + fc6 width) floats: 117 KB per image for VGG-16), plus one
-// chunk's activations at the layer while they are computed.
+// chunk's activations at the layer while they are computed, plus the
+// stacked head (≈ 48 KB a row for VGG-16: about 100 MB).
 //
 // Any other tap (an earlier conv, fc6, fc7; every tap of a ResNet, where a
 // zeroed channel of a block or stage leaves the residual stream for every

@@ -1,8 +1,12 @@
 package lesion
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -337,5 +341,51 @@ func TestLesionResNet(t *testing.T) {
 		"stimuli": {taskInput(t, f.Face, "stimuli")},
 	}); err == nil || !strings.Contains(err.Error(), `resnet18 has no layer "layer4.5"`) {
 		t.Errorf("layer4.5: %v", err)
+	}
+}
+
+// TestLesionStackAndCores checks that the stage's files are byte for byte
+// the same whatever the number of lesions stacked per head GEMM, the batch
+// size and the number of cores (the chunk size, which sets the order of the
+// float64 sums over chunks, stays 8).
+func TestLesionStackAndCores(t *testing.T) {
+	f := loadNet(t, "vgg16")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer func(s int) { stackRows = s }(stackRows)
+	var want map[string][]byte
+	for _, c := range []struct{ stack, procs, batch, chunk int }{
+		{stackRows, 2, 4, 8}, {1, 1, 4, 8}, {7, 2, 2, 8}, {1 << 20, 1, 8, 8}, {20, 2, 1, 8},
+	} {
+		stackRows = c.stack
+		runtime.GOMAXPROCS(c.procs)
+		p := DefaultParams()
+		p.ClassMap = stages.Path(classMapJSON(t, f.Face.ClassMap))
+		p.ObjectClassMap = stages.Path(classMapCSV(t, f.Object.ClassMap))
+		p.Greedy, p.GreedySteps, p.GroupSize = true, 2, 2
+		p.Batch, p.Chunk = c.batch, c.chunk
+		inputs := map[string][]stages.Input{
+			"model":          {modelInput(t, "vgg16", f.Checkpoint)},
+			"stimuli":        {taskInput(t, f.Face, "stimuli@faces")},
+			"object_stimuli": {taskInput(t, f.Object, "stimuli@objects")},
+		}
+		out, _, err := run(t, p, inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]byte{}
+		for _, name := range []string{"conv13.arrow", GreedyFile} {
+			if got[name], err = os.ReadFile(filepath.Join(out, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want == nil {
+			want = got
+			continue
+		}
+		for name, b := range got {
+			if !bytes.Equal(b, want[name]) {
+				t.Errorf("%+v: %s differs from the first run's", c, name)
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -296,6 +297,72 @@ func TestLesionerGroups(t *testing.T) {
 		}
 		if _, err := nt.NewLesioner(ctx, acts.Data, n, c+1, h, w); err == nil {
 			t.Errorf("%s: wrong shape: no error", arch)
+		}
+	}
+}
+
+// TestLesionerSets checks that LogitsSets stacks, bit for bit, the logits
+// Logits gives for each set alone, with 1 and 2 workers (the stacked GEMM
+// has other row panels, edge tiles and column blocks than each set's).
+func TestLesionerSets(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, arch := range plainArchs() {
+		f := readFixture(t, arch)
+		nt, err := New(arch, f.params())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		last := nt.Arch().Convs[len(nt.Arch().Convs)-1].Tap
+		acts := f.tensors["tap/"+last]
+		n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
+		les, err := nt.NewLesioner(ctx, acts.Data, n, c, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets := [][]int{nil, {0}, {c - 1, 2}, {3}, {0}}
+		per := n * nt.Classes()
+		var want []float32
+		for _, set := range sets {
+			one, err := les.Logits(ctx, set, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, one...)
+		}
+		if slices.Equal(want[:per], want[per:2*per]) {
+			t.Fatalf("%s: lesion of channel 0 changed no logit", arch)
+		}
+		for _, procs := range []int{1, 2} {
+			runtime.GOMAXPROCS(procs)
+			got, err := les.LogitsSets(ctx, sets, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, GOMAXPROCS %d: LogitsSets differs from Logits per set", arch, procs)
+			}
+		}
+		if _, err := les.LogitsSets(ctx, [][]int{{0}, {-1}}, nil); err == nil {
+			t.Errorf("%s: channel out of range in the second set: no error", arch)
+		}
+	}
+}
+
+// TestReLU checks the branch-free relu against x < 0 ⇒ 0 on the special
+// values (−0, NaNs of either sign, infinities, subnormals).
+func TestReLU(t *testing.T) {
+	in := []float32{-1, 1, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), -float32(math.NaN()), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, -math.MaxFloat32}
+	got := slices.Clone(in)
+	relu(got)
+	for i, v := range in {
+		want := v
+		if v < 0 {
+			want = 0
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want) {
+			t.Errorf("relu(%v) = %v (bits %#x), want bits %#x", v, got[i], math.Float32bits(got[i]), math.Float32bits(want))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package net
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -17,7 +18,8 @@ import (
 // z = W6·x + b6 once; a lesion then subtracts the channel's contribution
 // W6[:, slice_k]·x[slice_k] from z (P² = 49 multiply-adds per feature and
 // image instead of 25088) and only runs fc7 and fc8. Everything is batched
-// over the images with the packed SGEMM.
+// over the images with the packed SGEMM, and LogitsSets stacks several
+// lesions' rows into one GEMM.
 //
 // Logits with no channel lesioned are the intact network's logits; compare
 // lesioned runs with that (not with Forward's) so that the difference is
@@ -82,31 +84,52 @@ func (l *Lesioner) FC6Pre() []float32 { return l.z }
 
 // Logits returns the n × classes logits with the given channels lesioned
 // (nil or empty: the intact network), written into dst if it has room.
-func (l *Lesioner) Logits(ctx context.Context, channels []int, dst []float32) (_ []float32, err error) {
+func (l *Lesioner) Logits(ctx context.Context, channels []int, dst []float32) ([]float32, error) {
+	return l.LogitsSets(ctx, [][]int{channels}, dst)
+}
+
+// LogitsSets returns the logits of len(sets) lesions, set s's n × classes
+// block at [s·n·classes, (s+1)·n·classes), written into dst if it has room.
+// fc6's lesioned pre-activations of all sets are stacked into one
+// (len(sets)·n) × fc6.Out matrix and fc7 and fc8 run once over it, so each
+// weight matrix is packed once per call instead of once per set and the
+// GEMM runs on a tall matrix. The result is bit for bit that of Logits on
+// each set alone: every element of the packed GEMM is a sum over the
+// shared dimension in a fixed order (blocks of kBlock(In), then k), which
+// does not depend on the number of rows or on the row's place among them.
+func (l *Lesioner) LogitsSets(ctx context.Context, sets [][]int, dst []float32) (_ []float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError(r)
 		}
 	}()
-	for _, k := range channels {
-		if k < 0 || k >= l.c {
-			return nil, fmt.Errorf("net: Lesioner: channel %d out of range [0, %d)", k, l.c)
+	for _, set := range sets {
+		for _, k := range set {
+			if k < 0 || k >= l.c {
+				return nil, fmt.Errorf("net: Lesioner: channel %d out of range [0, %d)", k, l.c)
+			}
 		}
 	}
 	fc, mem := l.net.fc, &l.net.mem
-	z := mem.get(len(l.z))
+	rows := len(sets) * l.n
+	z := mem.get(rows * fc[0].Out)
 	defer mem.put(z)
-	copy(z, l.z)
-	if len(channels) > 0 {
-		if err := l.subtract(z, channels); err != nil {
-			return nil, fmt.Errorf("net: Lesioner: fc6: %w", err)
+	for s, set := range sets {
+		zs := z[s*len(l.z) : (s+1)*len(l.z)]
+		copy(zs, l.z)
+		if len(set) > 0 {
+			if err := l.subtract(zs, set); err != nil {
+				return nil, fmt.Errorf("net: Lesioner: fc6: %w", err)
+			}
 		}
 	}
-	relu(z)
+	if err := reluParallel(z); err != nil {
+		return nil, fmt.Errorf("net: Lesioner: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("net: Lesioner: %w", err)
 	}
-	h7, err := linearRows(mem, z, l.n, fc[1], true)
+	h7, err := linearRows(mem, z, rows, fc[1], true)
 	if err != nil {
 		return nil, fmt.Errorf("net: Lesioner: fc7: %w", err)
 	}
@@ -114,17 +137,20 @@ func (l *Lesioner) Logits(ctx context.Context, channels []int, dst []float32) (_
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("net: Lesioner: %w", err)
 	}
-	out, err := linearRows(mem, h7, l.n, fc[2], false)
-	if err != nil {
+	if cap(dst) < rows*fc[2].Out {
+		dst = make([]float32, rows*fc[2].Out)
+	}
+	dst = dst[:rows*fc[2].Out]
+	if err := linearRowsInto(mem, dst, h7, rows, fc[2], false); err != nil {
 		return nil, fmt.Errorf("net: Lesioner: fc8: %w", err)
 	}
-	if cap(dst) < len(out) {
-		dst = make([]float32, len(out))
-	}
-	dst = dst[:len(out)]
-	copy(dst, out)
-	mem.put(out)
 	return dst, nil
+}
+
+// reluParallel is relu in parallel over chunks of 64 Ki values.
+func reluParallel(x []float32) error {
+	const chunk = 1 << 16
+	return parallelFor((len(x)+chunk-1)/chunk, func(_, i int) { relu(x[i*chunk : min(len(x), (i+1)*chunk)]) })
 }
 
 // subtract removes the lesioned channels' contributions from z:
@@ -158,7 +184,10 @@ func (l *Lesioner) subtract(z []float32, channels []int) error {
 			copy(ws[o*kk+j*l.p2:o*kk+(j+1)*l.p2], row[k*l.p2:(k+1)*l.p2])
 		}
 	}
-	pa := packA(mem, xs, l.n, kk, nil)
+	pa, err := packRows(mem, xs, l.n, kk)
+	if err != nil {
+		return err
+	}
 	defer pa.free(mem)
 	return pa.matmul(mem, z, fc6.Out, false, true, func(c0, cols int) packFunc { return packNK(ws[c0*kk:], kk, cols) })
 }
@@ -188,20 +217,58 @@ func linearRowsInto(mem *arena, y, x []float32, n int, l *fcLayer, reluOut bool)
 	for i := 0; i < n; i++ {
 		copy(y[i*l.Out:(i+1)*l.Out], l.b)
 	}
-	pa := packA(mem, x, n, l.In, nil)
-	err := pa.matmul(mem, y, l.Out, reluOut, true, func(c0, cols int) packFunc { return packNK(l.w[c0*l.In:], l.In, cols) })
+	pa, err := packRows(mem, x, n, l.In)
+	if err != nil {
+		return err
+	}
+	err = pa.matmul(mem, y, l.Out, reluOut, true, func(c0, cols int) packFunc { return packNK(l.w[c0*l.In:], l.In, cols) })
 	if mem != nil {
 		pa.free(mem)
 	}
 	return err
 }
 
+// packRows is packA of n rows of x (n × k) without bias, in parallel over
+// groups of panels (the same panels as packA's); mem may be nil.
+func packRows(mem *arena, x []float32, n, k int) (*packedA, error) {
+	size := packedSize(n, k)
+	var data []float32
+	if mem != nil {
+		data = mem.get(size)
+	} else {
+		data = make([]float32, size)
+	}
+	p := &packedA{m: n, k: k, data: data, bias: make([]float32, (n+mr-1)/mr*mr)}
+	const group = 8 // panels per item
+	np := (n + mr - 1) / mr
+	err := parallelFor((np+group-1)/group, func(_, i int) {
+		r0, r1 := i*group*mr, min(n, (i+1)*group*mr)
+		packAInto(data[r0*k:], x[r0*k:r1*k], r1-r0, k, nil)
+	})
+	if err != nil && mem != nil {
+		p.free(mem)
+	}
+	return p, err
+}
+
+// relu is max(0, x) in place, keeping NaN and −0 as they are (x < 0 ⇒ 0),
+// without branches: random signs make a branch mispredict half the time.
 func relu(x []float32) {
 	for i, v := range x {
-		if v < 0 {
-			x[i] = 0
-		}
+		b := math.Float32bits(v)
+		mag := b &^ (1 << 31)
+		// negative: the sign set on a non-zero magnitude that is not NaN.
+		neg := b >> 31 & b2u(mag != 0) & b2u(mag <= 0x7f800000)
+		x[i] = math.Float32frombits(b &^ -neg)
 	}
+}
+
+// b2u is 1 for true, 0 for false.
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // maxPool is MaxPool2d(k, s) (no padding, floor mode) over planes of h×w.
