@@ -1,6 +1,22 @@
-// Package data names the tables that flow between stage kinds, so that the
-// kind writing a table and the kinds reading it share one definition
-// instead of copies of its file, column and metadata names.
+// Package data is the contract between stage kinds: the tables one kind
+// writes and others read, each with one definition of its file, column and
+// metadata names, and its writer and reader where more than one kind needs
+// them.
+//
+//   - images.go: the stimuli kind's image table (Table, ReadImages,
+//     WriteImages), which extract and aggregate pass on beside their layers,
+//     and its pixels (OpenPixels, PixelsSchema) and skipped images;
+//   - layer.go: layer files, the activation matrices of extract (unit level)
+//     and aggregate (kernel level): their metadata (Layer.Meta), finding and
+//     selecting them in a stage's outputs (Layers, Select), and reading their
+//     memory-mapped rows with a bounded resident set (Pager, FileOffsets);
+//   - tables.go: the metric tables' metric names and columns (Metrics,
+//     ValueColumn, SelectedColumn), the summary's layers (SummaryLayers), and
+//     the output files of correlate, bootstrap, permutation, reliability and
+//     variants;
+//   - curve.go: the train kind's training curve.
+//
+// A network (weights.arrow) is stages/internal/weights'.
 package data
 
 // The train kind's training curve, curve.arrow: one row per epoch (epoch
