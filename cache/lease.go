@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Lease is a lock that holds on network filesystems where flock(2) may
@@ -21,7 +25,9 @@ import (
 // stale file aside (rename is atomic on NFS) and checks that the file it
 // moved still holds the stale token it read; if it moved a lease that was
 // renewed or replaced in between, it links it back (link, like exclusive
-// create, fails if the name exists) and the lease is not taken. The
+// create, fails if the name exists) and the lease is not taken. A lease
+// whose token names this host and a process that no longer runs is stale
+// at once, so a killed local writer does not hold a key for ttl. The
 // heartbeat reads the token before each renewal: an owner whose lease was
 // taken from it (its process stalled for longer than ttl) learns so from
 // Lost. Staleness compares file times with this machine's clock; the
@@ -103,7 +109,7 @@ func breakStale(path, token string, ttl time.Duration) (broke bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("cache: lease %s: %w", path, err)
 	}
-	if time.Since(info.ModTime()) <= ttl {
+	if !stale(string(old), info, ttl) {
 		return false, nil
 	}
 	aside := path + ".stale." + token
@@ -114,7 +120,7 @@ func breakStale(path, token string, ttl time.Duration) (broke bool, err error) {
 	}
 	moved, err := os.ReadFile(aside)
 	if err == nil && string(moved) == string(old) {
-		if info, err = os.Stat(aside); err == nil && time.Since(info.ModTime()) > ttl {
+		if info, err = os.Stat(aside); err == nil && stale(string(moved), info, ttl) {
 			os.Remove(aside)
 			return true, nil
 		}
@@ -171,11 +177,36 @@ func (l *Lease) Release() {
 	})
 }
 
-// newToken returns a random lease token.
+// stale tells whether a lease file with this token and info may be taken
+// over: not renewed for ttl, or owned by a process of this host that has
+// exited.
+func stale(token string, info fs.FileInfo, ttl time.Duration) bool {
+	if time.Since(info.ModTime()) > ttl {
+		return true
+	}
+	f := strings.Fields(token)
+	if len(f) != 3 || f[0] != hostname() {
+		return false
+	}
+	pid, err := strconv.Atoi(f[1])
+	return err == nil && pid > 0 && errors.Is(unix.Kill(pid, 0), unix.ESRCH)
+}
+
+// newToken returns a lease token: "host pid random".
 func newToken() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("cache: lease token: %w", err)
 	}
-	return hex.EncodeToString(b), nil
+	return fmt.Sprintf("%s %d %s", hostname(), os.Getpid(), hex.EncodeToString(b)), nil
+}
+
+// hostname is this machine's name, with spaces (which tokens split on)
+// replaced.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "unknown"
+	}
+	return strings.ReplaceAll(h, " ", "_")
 }

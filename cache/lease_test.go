@@ -2,8 +2,11 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,5 +133,51 @@ func TestLeaseContenders(t *testing.T) {
 		if overlap.Load() || runs.Load() != 40 {
 			t.Fatalf("stale=%v: two holders at once: %v; %d runs (want 40)", stale, overlap.Load(), runs.Load())
 		}
+	}
+}
+
+func TestLeaseOfExitedLocalProcessIsStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.lease")
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("%s %d deadbeef", hostname(), cmd.Process.Pid)
+	if err := os.WriteFile(path, []byte(dead), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err := TryLease(path, time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("lease of an exited process not taken: ok=%v err=%v", ok, err)
+	}
+	l.Release()
+	live := fmt.Sprintf("%s %d deadbeef", hostname(), os.Getpid())
+	os.WriteFile(path, []byte(live), 0o666)
+	if _, ok, err := TryLease(path, time.Hour); err != nil || ok {
+		t.Fatalf("lease of a running process taken: ok=%v err=%v", ok, err)
+	}
+}
+
+// A key whose lease another machine holds (its flock, on NFS, not seen
+// here) is locked; once the lease goes stale it is free.
+func TestLockHonoursRemoteLease(t *testing.T) {
+	s := Open(t.TempDir())
+	key := strings.Repeat("ab", 32)
+	os.MkdirAll(s.locksDir(), 0o777)
+	if err := os.WriteFile(s.leasePath(key), []byte("other-node 1 cafe"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.TryLock(key); err != nil || ok {
+		t.Fatalf("locked a key another node holds: ok=%v err=%v", ok, err)
+	}
+	old := time.Now().Add(-2 * leaseTTL)
+	os.Chtimes(s.leasePath(key), old, old)
+	unlock, ok, err := s.TryLock(key)
+	if err != nil || !ok {
+		t.Fatalf("stale remote lease kept the key locked: ok=%v err=%v", ok, err)
+	}
+	unlock()
+	if _, err := os.Stat(s.leasePath(key)); !os.IsNotExist(err) {
+		t.Fatalf("unlock left the lease: %v", err)
 	}
 }

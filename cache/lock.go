@@ -16,6 +16,10 @@ import (
 // lockPoll is how often Lock retries a lock held by someone else.
 const lockPoll = 50 * time.Millisecond
 
+// leaseTTL is how long a key's lease outlives its last renewal: the time a
+// key stays locked after its writer's node died (see Lease).
+const leaseTTL = 30 * time.Second
+
 // held counts, per lock file path, the locks this process holds, so Begin
 // can refuse to start a transaction whose key is not locked (CleanTemp would
 // otherwise take the folder for debris and delete it).
@@ -35,6 +39,10 @@ func (s *Store) holds(key string) bool {
 // anew, so the lock excludes other processes and other goroutines of this
 // process alike (flocks belong to open file descriptions). The kernel drops
 // it when the process dies, so a killed writer never leaves a key locked.
+// Under the flock the holder also takes the Lease locks/<key>.lease, which
+// excludes writers on other machines where the shared filesystem (NFS)
+// does not carry flocks between clients; a writer whose node died holds
+// it for leaseTTL at most, one killed on this machine not at all.
 // The lock is not reentrant: locking a key twice from one goroutine waits
 // for ctx. Call unlock exactly when done; extra calls do nothing.
 //
@@ -80,6 +88,11 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 		f.Close()
 		return nil, false, err
 	}
+	lease, ok, err := TryLease(s.leasePath(key), leaseTTL)
+	if err != nil || !ok {
+		f.Close()
+		return nil, false, err
+	}
 	held.Lock()
 	held.n[path]++
 	held.Unlock()
@@ -91,6 +104,7 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 				delete(held.n, path)
 			}
 			held.Unlock()
+			lease.Release()
 			f.Close() // closing the last descriptor releases the flock
 		})
 	}, true, nil
