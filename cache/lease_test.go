@@ -181,3 +181,28 @@ func TestLockHonoursRemoteLease(t *testing.T) {
 		t.Fatalf("unlock left the lease: %v", err)
 	}
 }
+
+// A writer whose lease was taken over does not commit.
+func TestCommitRefusedAfterLeaseLost(t *testing.T) {
+	s := Open(t.TempDir())
+	key := strings.Repeat("cd", 32)
+	unlock, err := s.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	txn, err := s.Begin(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Abort()
+	if err := os.WriteFile(s.leasePath(key), []byte("other-node 1 cafe"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(Manifest{}); err == nil || !strings.Contains(err.Error(), "lease was taken over") {
+		t.Fatalf("commit after a lost lease: %v", err)
+	}
+	if _, err := s.Lookup(key); err == nil {
+		t.Fatal("an entry was committed without the lease")
+	}
+}

@@ -20,18 +20,22 @@ const lockPoll = 50 * time.Millisecond
 // key stays locked after its writer's node died (see Lease).
 const leaseTTL = 30 * time.Second
 
-// held counts, per lock file path, the locks this process holds, so Begin
-// can refuse to start a transaction whose key is not locked (CleanTemp would
-// otherwise take the folder for debris and delete it).
+// held counts, per lock file path, the locks this process holds, with the
+// lease of each, so Begin and Commit can refuse a transaction whose key is
+// not locked (CleanTemp would otherwise take the folder for debris and
+// delete it) or whose lease was taken over (its writer stalled past
+// leaseTTL and another may be writing the key).
 var held = struct {
 	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
+	n     map[string]int
+	lease map[string]*Lease
+}{n: map[string]int{}, lease: map[string]*Lease{}}
 
 func (s *Store) holds(key string) bool {
 	held.Lock()
 	defer held.Unlock()
-	return held.n[s.lockPath(key)] > 0
+	path := s.lockPath(key)
+	return held.n[path] > 0 && held.lease[path].owned()
 }
 
 // Lock takes the exclusive lock on key, waiting until it is free or ctx is
@@ -95,6 +99,7 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 	}
 	held.Lock()
 	held.n[path]++
+	held.lease[path] = lease
 	held.Unlock()
 	var once sync.Once
 	return func() {
@@ -102,6 +107,7 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 			held.Lock()
 			if held.n[path]--; held.n[path] <= 0 {
 				delete(held.n, path)
+				delete(held.lease, path)
 			}
 			held.Unlock()
 			lease.Release()
