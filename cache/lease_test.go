@@ -50,7 +50,7 @@ func TestLeaseFreshIsNotTaken(t *testing.T) {
 
 func TestLeaseHeartbeatKeepsIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.lease")
-	const ttl = 400 * time.Millisecond
+	const ttl = time.Second
 	l, ok, err := TryLease(path, ttl)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
