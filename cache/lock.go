@@ -16,18 +16,26 @@ import (
 // lockPoll is how often Lock retries a lock held by someone else.
 const lockPoll = 50 * time.Millisecond
 
-// held counts, per lock file path, the locks this process holds, so Begin
-// can refuse to start a transaction whose key is not locked (CleanTemp would
-// otherwise take the folder for debris and delete it).
+// leaseTTL is how long a key's lease outlives its last renewal: the time a
+// key stays locked after its writer's node died (see Lease).
+const leaseTTL = 30 * time.Second
+
+// held counts, per lock file path, the locks this process holds, with the
+// lease of each, so Begin and Commit can refuse a transaction whose key is
+// not locked (CleanTemp would otherwise take the folder for debris and
+// delete it) or whose lease was taken over (its writer stalled past
+// leaseTTL and another may be writing the key).
 var held = struct {
 	sync.Mutex
-	n map[string]int
-}{n: map[string]int{}}
+	n     map[string]int
+	lease map[string]*Lease
+}{n: map[string]int{}, lease: map[string]*Lease{}}
 
 func (s *Store) holds(key string) bool {
 	held.Lock()
 	defer held.Unlock()
-	return held.n[s.lockPath(key)] > 0
+	path := s.lockPath(key)
+	return held.n[path] > 0 && held.lease[path].owned()
 }
 
 // Lock takes the exclusive lock on key, waiting until it is free or ctx is
@@ -35,6 +43,10 @@ func (s *Store) holds(key string) bool {
 // anew, so the lock excludes other processes and other goroutines of this
 // process alike (flocks belong to open file descriptions). The kernel drops
 // it when the process dies, so a killed writer never leaves a key locked.
+// Under the flock the holder also takes the Lease locks/<key>.lease, which
+// excludes writers on other machines where the shared filesystem (NFS)
+// does not carry flocks between clients; a writer whose node died holds
+// it for leaseTTL at most, one killed on this machine not at all.
 // The lock is not reentrant: locking a key twice from one goroutine waits
 // for ctx. Call unlock exactly when done; extra calls do nothing.
 //
@@ -80,8 +92,14 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 		f.Close()
 		return nil, false, err
 	}
+	lease, ok, err := TryLease(s.leasePath(key), leaseTTL)
+	if err != nil || !ok {
+		f.Close()
+		return nil, false, err
+	}
 	held.Lock()
 	held.n[path]++
+	held.lease[path] = lease
 	held.Unlock()
 	var once sync.Once
 	return func() {
@@ -89,8 +107,10 @@ func (s *Store) TryLock(key string) (unlock func(), ok bool, err error) {
 			held.Lock()
 			if held.n[path]--; held.n[path] <= 0 {
 				delete(held.n, path)
+				delete(held.lease, path)
 			}
 			held.Unlock()
+			lease.Release()
 			f.Close() // closing the last descriptor releases the flock
 		})
 	}, true, nil

@@ -7,6 +7,7 @@
 //	<root>/entries/<key[:2]>/<key>/   the stage's files (any subfolders) and manifest.json
 //	<root>/tmp/<key>.<pid>.<random>/  transactions in progress, and folders being deleted
 //	<root>/locks/<key>.lock           flock(2) files, one per key
+//	<root>/locks/<key>.lease          the lease of the key's writer (see Lease), while it writes
 //
 // An entry becomes visible only through one rename(2) of a folder whose files,
 // manifest and subfolders were fsynced first, so a crash or SIGKILL at any
@@ -106,6 +107,10 @@ func InEntry(path string) bool {
 
 func (s *Store) lockPath(key string) string {
 	return filepath.Join(s.locksDir(), key+".lock")
+}
+
+func (s *Store) leasePath(key string) string {
+	return filepath.Join(s.locksDir(), key+".lease")
 }
 
 // newTempPath returns a fresh, unused-looking path tmp/<key>.<pid>.<random>.

@@ -127,7 +127,7 @@ func (t *Txn) Commit(m Manifest) (*Entry, error) {
 		return nil, fmt.Errorf("cache: commit %s: manifest names key %q", t.key, m.Key)
 	}
 	if !t.s.holds(t.key) {
-		return nil, fmt.Errorf("cache: commit %s: the key is not locked by this process", t.key)
+		return nil, fmt.Errorf("cache: commit %s: the key is not locked by this process, or its lease was taken over", t.key)
 	}
 	files, dirs, err := t.scan()
 	if err != nil {
