@@ -12,6 +12,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
+	"selectivity/stages/internal/golden"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/internal/study/metrictest"
 )
@@ -69,6 +70,9 @@ func TestAgainstReference(t *testing.T) {
 			out, err := run(t, mfx.Input(t, c.Input), p)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if ci == 0 {
+				golden.Check(t, kind{}, out)
 			}
 			h := metrictest.Open(t, filepath.Join(out, data.ReliabilityHalvesFile))
 			half := metrictest.Strings(t, h, "half")

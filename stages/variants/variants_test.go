@@ -15,6 +15,7 @@ import (
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/stages"
 	"selectivity/stages/internal/data"
+	"selectivity/stages/internal/golden"
 	"selectivity/stages/internal/stats"
 	"selectivity/stages/internal/stats/fixture"
 	"selectivity/stages/internal/study"
@@ -67,6 +68,7 @@ func TestAgainstMetricReference(t *testing.T) {
 	if err := (kind{}).Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
+	golden.Check(t, kind{}, out)
 	ref := func(name, layer string) (map[string][]bool, map[string][]float64) {
 		for _, c := range fx.Cases {
 			if c.Name != name {
