@@ -104,6 +104,12 @@ func WriteMatrix(path string, rows, cols int, meta map[string]string, fill func(
 // WriteMatrixBatched is WriteMatrix with batchRows rows per record batch
 // (the last may be shorter). One batch's values are held in memory.
 func WriteMatrixBatched(path string, rows, cols, batchRows int, meta map[string]string, fill func(row int, dst []float32)) error {
+	return WriteMatrixCompressed(path, rows, cols, batchRows, Uncompressed, meta, fill)
+}
+
+// WriteMatrixCompressed is WriteMatrixBatched with the batches' bodies
+// compressed by c (see CreateCompressed).
+func WriteMatrixCompressed(path string, rows, cols, batchRows int, c Compression, meta map[string]string, fill func(row int, dst []float32)) error {
 	switch {
 	case rows < 0 || cols < 1 || cols > math.MaxInt32 || batchRows < 1:
 		return fmt.Errorf("arrowfile: write %s: bad matrix shape %d×%d or batch of %d rows", path, rows, cols, batchRows)
@@ -115,7 +121,7 @@ func WriteMatrixBatched(path string, rows, cols, batchRows int, meta map[string]
 		return fmt.Errorf("arrowfile: write %s: batch of %d rows of %d columns is too big", path, batchRows, cols)
 	}
 	schema := MatrixSchema(cols, meta)
-	w, err := Create(path, schema)
+	w, err := CreateCompressed(path, schema, c)
 	if err != nil {
 		return err
 	}
@@ -163,13 +169,35 @@ func MatrixCols(r *Reader) (int, error) {
 // ReadMatrixRows calls fn for each row of the matrix in r (see MatrixCols),
 // in order, numbering rows from 0 across batches. vals points into the
 // mapped file: no copy is made, it is valid until r.Close, and it must not
-// be written to. An error from fn stops the walk and is returned as is.
+// be written to. In a compressed file vals is a decompressed copy that
+// stays valid for as long as it is referenced; a caller that keeps every
+// row keeps the whole matrix in memory (use ReadMatrixBatches to hold one
+// batch at a time). An error from fn stops the walk and is returned as is.
 func ReadMatrixRows(r *Reader, fn func(row int, vals []float32) error) error {
+	return ReadMatrixBatches(r, func(first int, rows [][]float32) error {
+		for j, vals := range rows {
+			if err := fn(first+j, vals); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadMatrixBatches calls fn once per record batch of the matrix in r, in
+// order, with the batch's rows, the first of which is row first of the
+// matrix; the slice rows is reused, its elements are not. The rows are as
+// ReadMatrixRows gives them; in a compressed file
+// a batch is decompressed when its turn comes, so a caller that drops
+// the rows when fn returns holds one batch at a time. An error from fn
+// stops the walk and is returned as is.
+func ReadMatrixBatches(r *Reader, fn func(first int, rows [][]float32) error) error {
 	cols, err := MatrixCols(r)
 	if err != nil {
 		return err
 	}
 	row := 0
+	var rows [][]float32
 	for i := range r.NumRecords() {
 		rec, err := r.Record(i)
 		if err != nil {
@@ -177,13 +205,13 @@ func ReadMatrixRows(r *Reader, fn func(row int, vals []float32) error) error {
 		}
 		vals, off, n, err := matrixBatch(r, rec, i, cols)
 		if err == nil {
+			rows = rows[:0]
 			for j := range n {
 				s := (off + j) * cols
-				if err = fn(row, vals[s:s+cols:s+cols]); err != nil {
-					break
-				}
-				row++
+				rows = append(rows, vals[s:s+cols:s+cols])
 			}
+			err = fn(row, rows)
+			row += n
 		}
 		rec.Release()
 		if err != nil {
