@@ -188,7 +188,8 @@ type Reader struct {
 	schema *arrow.Schema
 	rows   int64
 	nrecs  int
-	compr  bool // compressed bodies: Record decompresses
+	compr  bool    // compressed bodies: Record decompresses
+	starts []int64 // the first row of each record batch
 }
 
 // Open maps the Arrow file path and checks its footer, schema and every
@@ -273,6 +274,7 @@ func (r *Reader) init() (err error) {
 			if n < 0 {
 				return fmt.Errorf("arrowfile: open %s: record %d: bad block", r.path, i)
 			}
+			r.starts = append(r.starts, r.rows)
 			r.rows += n
 		}
 		return nil
@@ -282,6 +284,7 @@ func (r *Reader) init() (err error) {
 		if err != nil {
 			return err
 		}
+		r.starts = append(r.starts, r.rows)
 		r.rows += rec.NumRows()
 		rec.Release()
 	}

@@ -51,7 +51,7 @@ func TestCompressedMatrixRoundTrip(t *testing.T) {
 		}
 		var firsts []int
 		n := 0
-		err = ReadMatrixBatches(r, func(first int, batch [][]float32) error {
+		err = ReadMatrixBatches(r, 1, func(first int, batch [][]float32) error {
 			firsts = append(firsts, first)
 			for j, got := range batch {
 				clear(want)

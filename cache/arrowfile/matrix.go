@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -171,10 +173,10 @@ func MatrixCols(r *Reader) (int, error) {
 // mapped file: no copy is made, it is valid until r.Close, and it must not
 // be written to. In a compressed file vals is a decompressed copy that
 // stays valid for as long as it is referenced; a caller that keeps every
-// row keeps the whole matrix in memory (use ReadMatrixBatches to hold one
+// row keeps the whole matrix in memory (use ReadMatrixBatches to hold a
 // batch at a time). An error from fn stops the walk and is returned as is.
 func ReadMatrixRows(r *Reader, fn func(row int, vals []float32) error) error {
-	return ReadMatrixBatches(r, func(first int, rows [][]float32) error {
+	return ReadMatrixBatches(r, 1, func(first int, rows [][]float32) error {
 		for j, vals := range rows {
 			if err := fn(first+j, vals); err != nil {
 				return err
@@ -184,41 +186,66 @@ func ReadMatrixRows(r *Reader, fn func(row int, vals []float32) error) error {
 	})
 }
 
-// ReadMatrixBatches calls fn once per record batch of the matrix in r, in
-// order, with the batch's rows, the first of which is row first of the
-// matrix; the slice rows is reused, its elements are not. The rows are as
-// ReadMatrixRows gives them; in a compressed file
-// a batch is decompressed when its turn comes, so a caller that drops
-// the rows when fn returns holds one batch at a time. An error from fn
-// stops the walk and is returned as is.
-func ReadMatrixBatches(r *Reader, fn func(first int, rows [][]float32) error) error {
+// ReadMatrixBatches calls fn once per record batch of the matrix in r with
+// the batch's rows, the first of which is row first of the matrix, from
+// up to workers goroutines at once, each taking the next batch in order
+// (with one worker, the batches come in order). The rows are as
+// ReadMatrixRows gives them; in a compressed file a batch is decompressed
+// when its turn comes, so a caller that drops the rows when fn returns
+// holds at most workers batches at a time. An error stops the walk
+// (batches under way finish) and is returned as is (a worker's first).
+func ReadMatrixBatches(r *Reader, workers int, fn func(first int, rows [][]float32) error) error {
 	cols, err := MatrixCols(r)
 	if err != nil {
 		return err
 	}
-	row := 0
-	var rows [][]float32
-	for i := range r.NumRecords() {
-		rec, err := r.Record(i)
-		if err != nil {
-			return err
-		}
-		vals, off, n, err := matrixBatch(r, rec, i, cols)
-		if err == nil {
-			rows = rows[:0]
-			for j := range n {
-				s := (off + j) * cols
-				rows = append(rows, vals[s:s+cols:s+cols])
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, max(1, min(workers, r.NumRecords())))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rows [][]float32
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= r.NumRecords() {
+					return
+				}
+				rows, errs[w] = matrixRows(r, i, cols, rows[:0], fn)
+				if errs[w] != nil {
+					failed.Store(true)
+				}
 			}
-			err = fn(row, rows)
-			row += n
-		}
-		rec.Release()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// matrixRows reads record batch i of the matrix and calls fn on its rows,
+// collected in rows (returned for reuse).
+func matrixRows(r *Reader, i, cols int, rows [][]float32, fn func(first int, rows [][]float32) error) ([][]float32, error) {
+	rec, err := r.Record(i)
+	if err != nil {
+		return rows, err
+	}
+	defer rec.Release()
+	vals, off, n, err := matrixBatch(r, rec, i, cols)
+	if err != nil {
+		return rows, err
+	}
+	for j := range n {
+		s := (off + j) * cols
+		rows = append(rows, vals[s:s+cols:s+cols])
+	}
+	return rows, fn(int(r.starts[i]), rows)
 }
 
 // matrixBatch returns the float values behind one batch's matrix column,
