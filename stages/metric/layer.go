@@ -89,14 +89,7 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 	if l.Level == "kernel" && l.Aggregation == "" {
 		return nil, fmt.Errorf("%s: kernel-level file without %q metadata", l.Path, aggregate.AggregationKey)
 	}
-	rows := make([][]float32, 0, nImages)
-	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
-		rows = append(rows, vals)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	src, err := newRowSource(l.Path, rows, base.order)
+	src, err := newRowSource(r, base.order)
 	if err != nil {
 		return nil, err
 	}
@@ -144,26 +137,54 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 // set: reading a little of every row through the mapping would map most of
 // the file (the kernel maps whole large folios), and the resident set of a
 // unit-level layer would grow to the file's size, if only in reclaimable
-// page cache. Otherwise the rows are copied out of the mapping.
+// page cache. Otherwise the rows are copied out of the mapping. A
+// compressed file has no column blocks to read: each chunk decompresses
+// every record batch in turn (one per worker at a time) and copies the
+// chunk's block of its rows, so memory stays bounded by a batch, at the
+// cost of decompressing the layer once per chunk.
 type rowSource struct {
+	m    int         // scratch positions
 	rows [][]float32 // scratch position → mapped row
 	f    *os.File    // nil: copy from rows
 	off  []int64     // scratch position → file offset of the row
+	r    *arrowfile.Reader
+	at   []int // compressed: file row → scratch position, −1 if none
 }
 
-func newRowSource(path string, rows [][]float32, order []int) (*rowSource, error) {
-	s := &rowSource{rows: make([][]float32, len(order))}
+func newRowSource(r *arrowfile.Reader, order []int) (*rowSource, error) {
+	s := &rowSource{m: len(order)}
+	if r.Compressed() {
+		s.r, s.at = r, make([]int, r.NumRows())
+		for i := range s.at {
+			s.at[i] = -1
+		}
+		for j, row := range order {
+			if s.at[row] >= 0 {
+				return nil, fmt.Errorf("%s: row %d twice in the design", r.Path(), row)
+			}
+			s.at[row] = j
+		}
+		return s, nil
+	}
+	rows := make([][]float32, 0, r.NumRows())
+	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
+		rows = append(rows, vals)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	s.rows = make([][]float32, len(order))
 	for j, row := range order {
 		s.rows[j] = rows[row]
 	}
 	if readThroughMapping {
 		return s, nil
 	}
-	offs, ok := aggregate.FileOffsets(path, s.rows)
+	offs, ok := aggregate.FileOffsets(r.Path(), s.rows)
 	if !ok {
 		return s, nil
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(r.Path())
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +202,23 @@ func (s *rowSource) read(dst []float32, j, i0 int) error {
 		return fmt.Errorf("read %s: %w", s.f.Name(), err)
 	}
 	return nil
+}
+
+// loadCompressed fills scratch (item-major, len k·m) with items [i0, i0+k)
+// of every row of a compressed file, workers taking record batches.
+func (s *rowSource) loadCompressed(scratch []float64, i0, k, workers int) error {
+	return arrowfile.ReadMatrixBatches(s.r, workers, func(first int, rows [][]float32) error {
+		for i, row := range rows {
+			j := s.at[first+i]
+			if j < 0 {
+				continue
+			}
+			for kk, v := range row[i0 : i0+k] {
+				scratch[kk*s.m+j] = float64(v)
+			}
+		}
+		return nil
+	})
 }
 
 func (s *rowSource) close() {
@@ -245,7 +283,10 @@ const tileRows = 8
 // every row: workers take tiles of eight rows, read the tile's column
 // blocks into their buffer and transpose them into scratch.
 func loadChunk(ws []*worker, scratch []float64, src *rowSource, i0, k int) error {
-	m := len(src.rows)
+	if src.r != nil {
+		return src.loadCompressed(scratch, i0, k, len(ws))
+	}
+	m := src.m
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, len(ws))
