@@ -178,6 +178,29 @@ func WriteTable(path string, schema *arrow.Schema, cols ...arrow.Array) error {
 	return w.Close()
 }
 
+// Decompress writes the records of r, a compressed file, to the new
+// uncompressed file path, one record in memory at a time, so that readers
+// that need the mapping's zero-copy layout (column blocks read with pread)
+// can have it.
+func Decompress(path string, r *Reader) error {
+	w, err := Create(path, r.Schema())
+	if err != nil {
+		return err
+	}
+	for i := range r.NumRecords() {
+		rec, err := r.Record(i)
+		if err == nil {
+			err = w.Write(rec)
+			rec.Release()
+		}
+		if err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}
+
 // Reader is an open, memory-mapped Arrow file. Its methods may be called
 // from several goroutines at once, but not concurrently with Close.
 type Reader struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,11 +74,11 @@ var readThroughMapping = false
 // its responses from there. scratch is the chunk buffer, reused across
 // layers (and grown if needed) so that its pages are faulted in once.
 func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base *design, views []*View, nImages int, p *Params, scratch *[]float64) ([]*Result, error) {
-	r, err := arrowfile.Open(l.Path)
+	r, done, err := openPlain(job, l.Path)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer done()
 	items, err := arrowfile.MatrixCols(r)
 	if err != nil {
 		return nil, err
@@ -130,6 +131,32 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 	return res, nil
 }
 
+// openPlain opens the layer file path; done closes it. A compressed file
+// (extract's default) cannot give a chunk its column blocks without
+// decompressing every batch, once per chunk, so it is first decompressed,
+// a batch at a time, into a hidden file among job's outputs, which is read
+// instead and removed by done: the cost is one pass and, for the time of
+// the layer, its uncompressed size on disk.
+func openPlain(job *stages.Job, path string) (r *arrowfile.Reader, done func(), err error) {
+	if r, err = arrowfile.Open(path); err != nil {
+		return nil, nil, err
+	}
+	if !r.Compressed() {
+		return r, func() { r.Close() }, nil
+	}
+	defer r.Close()
+	cp := job.Output("." + filepath.Base(path) + ".plain")
+	if err := arrowfile.Decompress(cp, r); err != nil {
+		return nil, nil, err
+	}
+	pr, err := arrowfile.Open(cp)
+	if err != nil {
+		os.Remove(cp)
+		return nil, nil, err
+	}
+	return pr, func() { pr.Close(); os.Remove(cp) }, nil
+}
+
 // rowSource reads column blocks of the image rows in the design's order.
 //
 // Rows are read with pread from the file when aggregate.FileOffsets can
@@ -137,35 +164,15 @@ func computeViews(ctx context.Context, job *stages.Job, l aggregate.Layer, base 
 // set: reading a little of every row through the mapping would map most of
 // the file (the kernel maps whole large folios), and the resident set of a
 // unit-level layer would grow to the file's size, if only in reclaimable
-// page cache. Otherwise the rows are copied out of the mapping. A
-// compressed file has no column blocks to read: each chunk decompresses
-// every record batch in turn (one per worker at a time) and copies the
-// chunk's block of its rows, so memory stays bounded by a batch, at the
-// cost of decompressing the layer once per chunk.
+// page cache. Otherwise the rows are copied out of the mapping.
 type rowSource struct {
-	m    int         // scratch positions
 	rows [][]float32 // scratch position → mapped row
 	f    *os.File    // nil: copy from rows
 	off  []int64     // scratch position → file offset of the row
-	r    *arrowfile.Reader
-	at   []int // compressed: file row → scratch position, −1 if none
 }
 
 func newRowSource(r *arrowfile.Reader, order []int) (*rowSource, error) {
-	s := &rowSource{m: len(order)}
-	if r.Compressed() {
-		s.r, s.at = r, make([]int, r.NumRows())
-		for i := range s.at {
-			s.at[i] = -1
-		}
-		for j, row := range order {
-			if s.at[row] >= 0 {
-				return nil, fmt.Errorf("%s: row %d twice in the design", r.Path(), row)
-			}
-			s.at[row] = j
-		}
-		return s, nil
-	}
+	s := &rowSource{}
 	rows := make([][]float32, 0, r.NumRows())
 	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
 		rows = append(rows, vals)
@@ -202,23 +209,6 @@ func (s *rowSource) read(dst []float32, j, i0 int) error {
 		return fmt.Errorf("read %s: %w", s.f.Name(), err)
 	}
 	return nil
-}
-
-// loadCompressed fills scratch (item-major, len k·m) with items [i0, i0+k)
-// of every row of a compressed file, workers taking record batches.
-func (s *rowSource) loadCompressed(scratch []float64, i0, k, workers int) error {
-	return arrowfile.ReadMatrixBatches(s.r, workers, func(first int, rows [][]float32) error {
-		for i, row := range rows {
-			j := s.at[first+i]
-			if j < 0 {
-				continue
-			}
-			for kk, v := range row[i0 : i0+k] {
-				scratch[kk*s.m+j] = float64(v)
-			}
-		}
-		return nil
-	})
 }
 
 func (s *rowSource) close() {
@@ -283,10 +273,7 @@ const tileRows = 8
 // every row: workers take tiles of eight rows, read the tile's column
 // blocks into their buffer and transpose them into scratch.
 func loadChunk(ws []*worker, scratch []float64, src *rowSource, i0, k int) error {
-	if src.r != nil {
-		return src.loadCompressed(scratch, i0, k, len(ws))
-	}
-	m := src.m
+	m := len(src.rows)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, len(ws))

@@ -55,6 +55,9 @@ func TestAgainstReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkCase(t, out, c, p)
+				if hidden, _ := filepath.Glob(filepath.Join(out, ".*")); len(hidden) > 0 {
+					t.Errorf("decompressed copies left among the outputs: %v", hidden)
+				}
 			})
 		}
 	}
