@@ -56,6 +56,11 @@ type Stage struct {
 	// Label is the stage's `label:` (references resolved), the name reports
 	// show for its results instead of the stage's; "" when not given.
 	Label string
+	// Temp is the stage's `temp:`: its cache entry is an intermediate,
+	// removed by the run that computed it once every stage reading it has
+	// its result, and computed again only when one of them must run. It
+	// does not enter any key.
+	Temp bool
 	// Matrix holds this expansion's values in the matrix's key order.
 	Matrix []MatrixValue
 	Kind   stages.Kind

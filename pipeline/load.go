@@ -107,7 +107,7 @@ const (
 
 var (
 	topKeys   = []string{"name", "description", "cache", "results", "params", "stages"}
-	stageKeys = []string{"kind", "label", "matrix", "inputs", "params"}
+	stageKeys = []string{"kind", "label", "temp", "matrix", "inputs", "params"}
 )
 
 // loader holds the state of one Load.
@@ -146,6 +146,7 @@ type stageDef struct {
 	params    *yaml.Node
 	paramsKey *yaml.Node
 	label     *yaml.Node // value of label:, or nil
+	temp      *yaml.Node // value of temp:, or nil
 	broken    bool       // references to it are not checked
 	exps      []*expansion
 }
@@ -500,6 +501,7 @@ func (l *loader) defineStage(k, v *yaml.Node) {
 	d.inputs, d.inputsKey = f["inputs"].val, f["inputs"].key
 	d.params, d.paramsKey = f["params"].val, f["params"].key
 	d.label = f["label"].val
+	d.temp = f["temp"].val
 	kf, ok := f["kind"]
 	switch {
 	case !ok:
@@ -748,6 +750,13 @@ func (l *loader) prepare(x *expansion) {
 			l.errorf(d.label, "label: want text, got %s", describeNode(v))
 		} else {
 			x.stage.Label = v.Value
+		}
+	}
+	if d.temp != nil {
+		if v := l.interp(d.temp, sc); v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			l.errorf(d.temp, "temp: want true or false, got %s", describeNode(v))
+		} else {
+			x.stage.Temp = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
 		}
 	}
 	if d.kind != nil {

@@ -366,19 +366,27 @@ func LockOfResults(dir string) (string, error) {
 // publish links each up-to-date stage's outputs into the results folder and
 // records them in the lock file. Stages that did not finish keep their
 // previous lock record; stages no longer in the experiment lose theirs.
+// Temp stages are recorded but not shown: their entries come and go, and
+// links they had are removed.
 func (p *Plan) publish(list []*Outcome, lock *LockFile, store *cache.Store) error {
 	var errs *multierror.Error
-	stagesNow := map[string]bool{}
+	stagesNow, shown := map[string]bool{}, map[string]bool{}
 	done := map[string]*cache.Entry{}
 	for _, o := range list {
 		stagesNow[o.Stage] = true
+		temp := p.index[o.Stage].Stage.Temp
+		if !temp {
+			shown[o.Stage] = true
+		}
 		if o.Entry == nil || o.Err != nil {
 			continue
 		}
-		done[o.Stage] = o.Entry
 		lock.Stages[o.Stage] = lockStage(p.index[o.Stage], o.Entry)
+		if !temp {
+			done[o.Stage] = o.Entry
+		}
 	}
-	if err := publishResults(p.Exp, done, stagesNow, store.Root()); err != nil {
+	if err := publishResults(p.Exp, done, shown, store.Root()); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	for name := range lock.Stages {

@@ -38,10 +38,13 @@ type RunOptions struct {
 // Outcome is what happened to one stage in a run.
 type Outcome struct {
 	Decision
-	// State is "cached", "ran", "would run", "failed" or "skipped".
+	// State is "cached", "ran", "would run", "failed", "skipped", or
+	// "not needed" (a temp stage no stage that runs reads).
 	State string
 	Wall  time.Duration
 	Err   error
+	// released: a temp stage whose entry this run removed.
+	released bool
 }
 
 // Run brings every stage of p up to date in store: cached stages are
@@ -64,6 +67,8 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 			e.LockFile, e.Run, strings.Join(lock.Overrides, " "), strings.Join(e.Overrides, " "))
 	}
 	explain := p.explainLock(lock)
+	readers := p.readers()
+	unneeded := p.unneededTemps(store, explain, forced, readers, opts.Verify)
 	if !opts.DryRun {
 		release, err := store.Use() // keeps gc away while this run reads entries
 		if err != nil {
@@ -90,10 +95,20 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 			}
 		case "cached":
 			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
-		case "would run", "failed", "cancelled", "skipped":
+		case "would run", "failed", "cancelled", "skipped", "not needed":
 			line += "  (" + o.Reason + ")"
 		}
 		rep.Println(line)
+		if !opts.DryRun {
+			for _, t := range p.releasable(o.Stage, readers, outcomes, &mu) {
+				freed, err := store.Remove(t.Key)
+				if err != nil {
+					rep.Println(fmt.Sprintf("warning: temp stage %s: %v", t.Stage, err))
+					continue
+				}
+				rep.Println(fmt.Sprintf("%-9s %-*s  (temp: every stage reading it has its result; %.1f MB freed)", "removed", width, t.Stage, float64(freed)/1e6))
+			}
+		}
 	}
 	entry := func(name string) *cache.Entry {
 		mu.Lock()
@@ -103,6 +118,10 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 
 	run := func(ctx context.Context, name string) error {
 		n := p.index[name]
+		if unneeded[name] {
+			finish(&Outcome{Decision: Decision{Stage: name, Key: n.Key, Reason: "temp: every stage reading it is cached"}, State: "not needed"})
+			return nil
+		}
 		start := time.Now()
 		d := p.Decide(n, store, explain, forced[name], opts.Verify)
 		o := &Outcome{Decision: d, State: "cached"}
@@ -153,6 +172,70 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		errs = multierror.Append(errs, err)
 	}
 	return list, errs.ErrorOrNil()
+}
+
+// unneededTemps lists the temp stages this run need not compute: those
+// not forced whose every reader will be cached (by the cache as it is
+// before the run) or is itself an unneeded temp stage. A temp stage that
+// no stage reads is always needed. Nil when the plan has no temp stage.
+func (p *Plan) unneededTemps(store *cache.Store, lock *LockFile, forced map[string]bool, readers map[string][]string, verify bool) map[string]bool {
+	if !slices.ContainsFunc(p.Nodes, func(n *Node) bool { return n.Stage.Temp }) {
+		return nil
+	}
+	runs, unneeded := map[string]bool{}, map[string]bool{}
+	for i := len(p.Nodes) - 1; i >= 0; i-- { // readers first
+		n := p.Nodes[i]
+		name := n.Stage.Name
+		if n.Stage.Temp && !forced[name] && len(readers[name]) > 0 &&
+			!slices.ContainsFunc(readers[name], func(r string) bool { return runs[r] }) {
+			unneeded[name] = true
+			continue
+		}
+		runs[name] = !p.Decide(n, store, lock, forced[name], verify).Cached
+	}
+	return unneeded
+}
+
+// readers maps each stage to the stages that read it.
+func (p *Plan) readers() map[string][]string {
+	r := map[string][]string{}
+	for _, n := range p.Nodes {
+		for _, in := range n.Inputs {
+			if !slices.Contains(r[in.Stage], n.Stage.Name) {
+				r[in.Stage] = append(r[in.Stage], n.Stage.Name)
+			}
+		}
+	}
+	return r
+}
+
+// releasable returns the outcomes of the temp stages read by the stage
+// done whose entries may now be removed: computed by this run (State
+// "ran"), every stage reading them (readers) has its result (ran or
+// cached), and not returned before. outcomes is guarded by mu; an outcome
+// returned is marked released.
+func (p *Plan) releasable(done string, readers map[string][]string, outcomes map[string]*Outcome, mu *sync.Mutex) []*Outcome {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []*Outcome
+	for _, in := range p.index[done].Inputs {
+		o := outcomes[in.Stage]
+		if !p.index[in.Stage].Stage.Temp || o == nil || o.State != "ran" || o.released {
+			continue
+		}
+		all := true
+		for _, r := range readers[in.Stage] {
+			if ro := outcomes[r]; ro == nil || (ro.State != "ran" && ro.State != "cached") {
+				all = false
+				break
+			}
+		}
+		if all {
+			o.released = true
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // forced resolves --force names to full stage names.

@@ -9,6 +9,15 @@
 // pages are mapped read-only, and a write kills the process), and the file
 // must not be truncated while mapped. Cache entries are immutable once
 // committed, which is what makes this safe.
+//
+// A writer may compress the record batches' bodies (Arrow IPC body
+// compression, LZ4 frame or ZSTD, which pyarrow and Arrow JS read). A
+// compressed file is still mapped, but each Record call decompresses its
+// batch into memory of its own, which the garbage collector reclaims once
+// the record and its slices are no longer referenced: a scan that drops a
+// batch before taking the next holds one batch, not the file. Open then
+// takes row counts from the batches' metadata and leaves the check of each
+// batch's layout to Record, so that opening costs no decompression.
 package arrowfile
 
 import (
@@ -36,9 +45,35 @@ type Writer struct {
 	closed bool
 }
 
+// Compression is the body compression of a file's record batches.
+type Compression string
+
+const (
+	Uncompressed Compression = ""
+	LZ4          Compression = "lz4"  // LZ4 frame
+	ZSTD         Compression = "zstd" // Zstandard at its default level
+)
+
 // Create creates (or truncates) the Arrow file path for records of schema.
 // Nothing is readable until Close writes the footer.
 func Create(path string, schema *arrow.Schema) (*Writer, error) {
+	return CreateCompressed(path, schema, Uncompressed)
+}
+
+// CreateCompressed is Create with the record batches' bodies compressed
+// by c. Each buffer is compressed on its own, by one goroutine, so the
+// bytes depend only on the data.
+func CreateCompressed(path string, schema *arrow.Schema, c Compression) (*Writer, error) {
+	opts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator)}
+	switch c {
+	case Uncompressed:
+	case LZ4:
+		opts = append(opts, ipc.WithLZ4())
+	case ZSTD:
+		opts = append(opts, ipc.WithZstd())
+	default:
+		return nil, fmt.Errorf("arrowfile: create %s: unknown compression %q", path, c)
+	}
 	if schema == nil {
 		return nil, fmt.Errorf("arrowfile: create %s: nil schema", path)
 	}
@@ -47,7 +82,7 @@ func Create(path string, schema *arrow.Schema) (*Writer, error) {
 		return nil, fmt.Errorf("arrowfile: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	w, err := ipc.NewFileWriter(bw, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))
+	w, err := ipc.NewFileWriter(bw, opts...)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("arrowfile: create %s: %w", path, err)
@@ -143,6 +178,29 @@ func WriteTable(path string, schema *arrow.Schema, cols ...arrow.Array) error {
 	return w.Close()
 }
 
+// Decompress writes the records of r, a compressed file, to the new
+// uncompressed file path, one record in memory at a time, so that readers
+// that need the mapping's zero-copy layout (column blocks read with pread)
+// can have it.
+func Decompress(path string, r *Reader) error {
+	w, err := Create(path, r.Schema())
+	if err != nil {
+		return err
+	}
+	for i := range r.NumRecords() {
+		rec, err := r.Record(i)
+		if err == nil {
+			err = w.Write(rec)
+			rec.Release()
+		}
+		if err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}
+
 // Reader is an open, memory-mapped Arrow file. Its methods may be called
 // from several goroutines at once, but not concurrently with Close.
 type Reader struct {
@@ -153,6 +211,8 @@ type Reader struct {
 	schema *arrow.Schema
 	rows   int64
 	nrecs  int
+	compr  bool    // compressed bodies: Record decompresses
+	starts []int64 // the first row of each record batch
 }
 
 // Open maps the Arrow file path and checks its footer, schema and every
@@ -228,11 +288,26 @@ func (r *Reader) init() (err error) {
 	}
 	r.schema = r.r.Schema()
 	r.nrecs = r.r.NumRecords()
+	if lay.compressed {
+		r.compr = true
+		if len(lay.rows) != r.nrecs {
+			return fmt.Errorf("arrowfile: open %s: %d record batches, %d blocks", r.path, r.nrecs, len(lay.rows))
+		}
+		for i, n := range lay.rows {
+			if n < 0 {
+				return fmt.Errorf("arrowfile: open %s: record %d: bad block", r.path, i)
+			}
+			r.starts = append(r.starts, r.rows)
+			r.rows += n
+		}
+		return nil
+	}
 	for i := 0; i < r.nrecs; i++ {
 		rec, err := r.Record(i)
 		if err != nil {
 			return err
 		}
+		r.starts = append(r.starts, r.rows)
 		r.rows += rec.NumRows()
 		rec.Release()
 	}
@@ -259,10 +334,16 @@ func (r *Reader) NumRecords() int { return r.nrecs }
 // NumRows returns the total number of rows over all record batches.
 func (r *Reader) NumRows() int64 { return r.rows }
 
+// Compressed reports whether the file's record batches are compressed, so
+// that each Record call decompresses a copy instead of pointing into the
+// mapping.
+func (r *Reader) Compressed() bool { return r.compr }
+
 // Record returns record batch i, which points into the mapping (except in
-// dictionary-encoded files, which are copied): it is valid until Close and
-// must not be modified. Call Release when done with it (that frees only
-// bookkeeping; the data stays mapped until Close).
+// dictionary-encoded and compressed files, which are copied, the latter
+// decompressed): it is valid until Close and must not be modified. Call
+// Release when done with it (that frees only bookkeeping; the data stays
+// mapped until Close).
 func (r *Reader) Record(i int) (rec arrow.RecordBatch, err error) {
 	if r.r == nil {
 		return nil, fmt.Errorf("arrowfile: read %s: reader closed", r.path)

@@ -527,7 +527,21 @@ func seedFiles(t testing.TB, dir string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return [][]byte{table, matrix, dict}
+	seeds := [][]byte{table, matrix, dict}
+	for _, c := range []Compression{LZ4, ZSTD} {
+		cp := filepath.Join(dir, "seed-"+string(c)+".arrow")
+		if err := WriteMatrixCompressed(cp, 3, 40, 2, c, nil, func(row int, dst []float32) {
+			dst[row] = 1.5
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
 }
 
 // FuzzOpen feeds arbitrary bytes to Open's decoding (from memory rather

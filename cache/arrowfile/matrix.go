@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -104,6 +106,12 @@ func WriteMatrix(path string, rows, cols int, meta map[string]string, fill func(
 // WriteMatrixBatched is WriteMatrix with batchRows rows per record batch
 // (the last may be shorter). One batch's values are held in memory.
 func WriteMatrixBatched(path string, rows, cols, batchRows int, meta map[string]string, fill func(row int, dst []float32)) error {
+	return WriteMatrixCompressed(path, rows, cols, batchRows, Uncompressed, meta, fill)
+}
+
+// WriteMatrixCompressed is WriteMatrixBatched with the batches' bodies
+// compressed by c (see CreateCompressed).
+func WriteMatrixCompressed(path string, rows, cols, batchRows int, c Compression, meta map[string]string, fill func(row int, dst []float32)) error {
 	switch {
 	case rows < 0 || cols < 1 || cols > math.MaxInt32 || batchRows < 1:
 		return fmt.Errorf("arrowfile: write %s: bad matrix shape %d×%d or batch of %d rows", path, rows, cols, batchRows)
@@ -115,7 +123,7 @@ func WriteMatrixBatched(path string, rows, cols, batchRows int, meta map[string]
 		return fmt.Errorf("arrowfile: write %s: batch of %d rows of %d columns is too big", path, batchRows, cols)
 	}
 	schema := MatrixSchema(cols, meta)
-	w, err := Create(path, schema)
+	w, err := CreateCompressed(path, schema, c)
 	if err != nil {
 		return err
 	}
@@ -163,34 +171,81 @@ func MatrixCols(r *Reader) (int, error) {
 // ReadMatrixRows calls fn for each row of the matrix in r (see MatrixCols),
 // in order, numbering rows from 0 across batches. vals points into the
 // mapped file: no copy is made, it is valid until r.Close, and it must not
-// be written to. An error from fn stops the walk and is returned as is.
+// be written to. In a compressed file vals is a decompressed copy that
+// stays valid for as long as it is referenced; a caller that keeps every
+// row keeps the whole matrix in memory (use ReadMatrixBatches to hold a
+// batch at a time). An error from fn stops the walk and is returned as is.
 func ReadMatrixRows(r *Reader, fn func(row int, vals []float32) error) error {
+	return ReadMatrixBatches(r, 1, func(first int, rows [][]float32) error {
+		for j, vals := range rows {
+			if err := fn(first+j, vals); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadMatrixBatches calls fn once per record batch of the matrix in r with
+// the batch's rows, the first of which is row first of the matrix, from
+// up to workers goroutines at once, each taking the next batch in order
+// (with one worker, the batches come in order). The rows are as
+// ReadMatrixRows gives them; in a compressed file a batch is decompressed
+// when its turn comes, so a caller that drops the rows when fn returns
+// holds at most workers batches at a time. An error stops the walk
+// (batches under way finish) and is returned as is (a worker's first).
+func ReadMatrixBatches(r *Reader, workers int, fn func(first int, rows [][]float32) error) error {
 	cols, err := MatrixCols(r)
 	if err != nil {
 		return err
 	}
-	row := 0
-	for i := range r.NumRecords() {
-		rec, err := r.Record(i)
-		if err != nil {
-			return err
-		}
-		vals, off, n, err := matrixBatch(r, rec, i, cols)
-		if err == nil {
-			for j := range n {
-				s := (off + j) * cols
-				if err = fn(row, vals[s:s+cols:s+cols]); err != nil {
-					break
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, max(1, min(workers, r.NumRecords())))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rows [][]float32
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= r.NumRecords() {
+					return
 				}
-				row++
+				rows, errs[w] = matrixRows(r, i, cols, rows[:0], fn)
+				if errs[w] != nil {
+					failed.Store(true)
+				}
 			}
-		}
-		rec.Release()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// matrixRows reads record batch i of the matrix and calls fn on its rows,
+// collected in rows (returned for reuse).
+func matrixRows(r *Reader, i, cols int, rows [][]float32, fn func(first int, rows [][]float32) error) ([][]float32, error) {
+	rec, err := r.Record(i)
+	if err != nil {
+		return rows, err
+	}
+	defer rec.Release()
+	vals, off, n, err := matrixBatch(r, rec, i, cols)
+	if err != nil {
+		return rows, err
+	}
+	for j := range n {
+		s := (off + j) * cols
+		rows = append(rows, vals[s:s+cols:s+cols])
+	}
+	return rows, fn(int(r.starts[i]), rows)
 }
 
 // matrixBatch returns the float values behind one batch's matrix column,

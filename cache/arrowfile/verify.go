@@ -132,10 +132,12 @@ type fbVerifier struct {
 	buf    []byte
 	tables *int // shared by the verifiers of one file
 	// seen holds what the walk noticed that Open needs to know.
-	dictionary bool // a Field with dictionary encoding
-	compressed bool // a RecordBatch with body compression
-	buffers    int  // buffers of the last RecordBatch
+	dictionary bool  // a Field with dictionary encoding
+	compressed bool  // a RecordBatch with body compression
+	buffers    int   // buffers of the last RecordBatch
+	bufs       int64 // position of the last RecordBatch's buffer structs
 	variadic   []int64
+	length     int64 // the last RecordBatch's row count
 }
 
 func (v *fbVerifier) u16(p int64) (int64, bool) {
@@ -215,6 +217,11 @@ func (v *fbVerifier) table(tp int64, t *fbTable, depth int) error {
 	if t == tDictEnc {
 		v.dictionary = true
 	}
+	if t == tRecordBatch {
+		if lp, err := v.fieldPos(tp, vt, vtSize, 0); err == nil && lp != 0 && lp+8 <= int64(len(v.buf)) {
+			v.length = int64(binary.LittleEndian.Uint64(v.buf[lp:]))
+		}
+	}
 	for _, f := range t.fields {
 		fp, err := v.fieldPos(tp, vt, vtSize, f.idx)
 		if err != nil {
@@ -239,7 +246,7 @@ func (v *fbVerifier) table(tp int64, t *fbTable, depth int) error {
 			if err == nil && t == tRecordBatch {
 				switch f.idx {
 				case 2:
-					v.buffers = int(n)
+					v.buffers, v.bufs = int(n), first
 				case 4:
 					for i := range n {
 						c := int64(binary.LittleEndian.Uint64(v.buf[first+8*i:]))
@@ -288,16 +295,43 @@ func (v *fbVerifier) checkVariadic() error {
 	return nil
 }
 
+// MaxBufferBytes bounds the uncompressed size that a compressed buffer of
+// a file may claim: arrow allocates that size before decompressing, so a
+// larger claim is refused rather than trusted.
+const MaxBufferBytes = 1 << 30
+
 // fileLayout is what verifyFile learnt about a file.
 type fileLayout struct {
-	dictionaries bool // dictionary-encoded fields or dictionary batches
+	dictionaries bool    // dictionary-encoded fields or dictionary batches
+	compressed   bool    // record batches with body compression
+	rows         []int64 // each record batch's row count, as its metadata says
+}
+
+// checkCompressed checks the buffers of a compressed record batch, whose
+// body is body: each lies inside it and claims at most MaxBufferBytes
+// uncompressed (a leading int64 of −1 marks a buffer stored as is).
+func (v *fbVerifier) checkCompressed(body []byte) error {
+	for i := range int64(v.buffers) {
+		b := v.buf[v.bufs+16*i:]
+		off, n := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+		if n == 0 {
+			continue
+		}
+		if off < 0 || n < 8 || off > int64(len(body)) || n > int64(len(body))-off {
+			return fmt.Errorf("%w: compressed buffer %d outside the body", errBadFlatbuffer, i)
+		}
+		if size := int64(binary.LittleEndian.Uint64(body[off:])); size < -1 || size > MaxBufferBytes {
+			return fmt.Errorf("compressed buffer %d claims %d bytes uncompressed (at most %d)", i, size, MaxBufferBytes)
+		}
+	}
+	return nil
 }
 
 // verifyFile checks the flatbuffers of the Arrow file data: the footer and
 // every message it points to. Blocks that lie outside the file are left
-// for arrow to reject. Compressed bodies are refused (arrow allocates their
-// uncompressed size as the file claims it, and the pipeline never writes
-// them).
+// for arrow to reject. Compressed bodies must lie inside their block and
+// claim at most MaxBufferBytes per buffer (arrow allocates the size the
+// file claims), and must not be mixed with dictionaries.
 func verifyFile(data []byte) (fileLayout, error) {
 	var lay fileLayout
 	// The same checks, in the same order, as arrow's readFooter: whatever
@@ -337,8 +371,12 @@ func verifyFile(data []byte) (fileLayout, error) {
 			b := footer[first+blockSize*i:]
 			off := int64(binary.LittleEndian.Uint64(b))
 			meta := int64(int32(binary.LittleEndian.Uint32(b[8:])))
+			bodyLen := int64(binary.LittleEndian.Uint64(b[16:]))
 			if off < 0 || meta < 8 || off > n || meta > n-off {
-				continue // arrow rejects the block
+				if idx == 3 {
+					lay.rows = append(lay.rows, -1) // arrow rejects the block
+				}
+				continue
 			}
 			msg := data[off : off+meta]
 			prefix := int64(4)
@@ -351,13 +389,24 @@ func verifyFile(data []byte) (fileLayout, error) {
 				err = mv.checkVariadic()
 			}
 			if err == nil && mv.compressed {
-				err = errors.New("compressed record batches are not supported")
+				if bodyLen < 0 || bodyLen > n-off-meta {
+					err = errors.New("compressed body overruns the file")
+				} else {
+					err = mv.checkCompressed(data[off+meta : off+meta+bodyLen])
+				}
 			}
 			if err != nil {
 				return lay, fmt.Errorf("message at offset %d: %w", off, err)
 			}
 			lay.dictionaries = lay.dictionaries || mv.dictionary
+			lay.compressed = lay.compressed || mv.compressed
+			if idx == 3 {
+				lay.rows = append(lay.rows, mv.length)
+			}
 		}
+	}
+	if lay.compressed && lay.dictionaries {
+		return lay, errors.New("compressed files with dictionaries are not supported")
 	}
 	return lay, nil
 }

@@ -15,9 +15,11 @@
 // is rounded once to float32, the storage type of every activation matrix.
 //
 // Memory: the input (e.g. conv2 at 224 px, 3.2 M units × 1440 images,
-// 18.5 GB) is memory-mapped and streamed a row (an image) at a time by
-// parallel workers, each row's pages released once reduced (data.Pager); only
-// the output, images × channels float32 (1/(H·W) of the input), is held.
+// 18.5 GB) is memory-mapped and streamed by parallel workers, each taking
+// a record batch (an image, as extract writes them) at a time, each row's
+// pages released once reduced (data.Pager); a compressed input is decompressed
+// one batch per worker at a time. Only the output, images × channels float32 (1/(H·W) of the
+// input), is held.
 package aggregate
 
 import (
@@ -27,7 +29,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"selectivity/cache/arrowfile"
 	"selectivity/stages"
@@ -122,42 +123,29 @@ func aggregateLayer(ctx context.Context, job *stages.Job, l data.Layer, method s
 		return fmt.Errorf("%s: shape %v is not C,H,W of the %d columns", l.Path, shape, cols)
 	}
 	C, hw := shape[0], shape[1]*shape[2]
-	rows := make([][]float32, 0, r.NumRows())
-	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
-		rows = append(rows, vals)
-		return nil
-	}); err != nil {
-		return err
-	}
-	out := make([]float32, len(rows)*C)
-	var pager data.Pager
-	if len(rows) > 0 {
-		pager = data.NewPager(rows[0])
-	}
-	bar := job.Progress.Bar("aggregate "+l.Name, "images", int64(len(rows)))
+	n := int(r.NumRows())
+	out := make([]float32, n*C)
+	bar := job.Progress.Bar("aggregate "+l.Name, "images", int64(n))
 	defer bar.Done()
-
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), max(len(rows), 1))
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]float64, hw)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(rows) || ctx.Err() != nil {
-					return
-				}
-				reduceRow(out[i*C:(i+1)*C], rows[i], buf, method)
-				pager.Release(rows[i])
-				bar.Add(1)
+	var pager data.Pager
+	var once sync.Once
+	err = arrowfile.ReadMatrixBatches(r, runtime.GOMAXPROCS(0), func(first int, rows [][]float32) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		once.Do(func() { pager = data.NewPager(rows[0]) })
+		buf := make([]float64, hw)
+		for i, row := range rows {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+			reduceRow(out[(first+i)*C:(first+i+1)*C], row, buf, method)
+			pager.Release(row)
+			bar.Add(1)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 
@@ -168,7 +156,7 @@ func aggregateLayer(ctx context.Context, job *stages.Job, l data.Layer, method s
 	}
 	in["unit_shape"] = arrowfile.FormatInts(shape...)
 	meta := data.Layer{Name: l.Name, Level: data.LevelKernel, Aggregation: method}.Meta([]int{C}, in)
-	return arrowfile.WriteMatrix(job.Output(l.Name+".arrow"), len(rows), C, meta, func(row int, dst []float32) {
+	return arrowfile.WriteMatrix(job.Output(l.Name+".arrow"), n, C, meta, func(row int, dst []float32) {
 		copy(dst, out[row*C:(row+1)*C])
 	})
 }

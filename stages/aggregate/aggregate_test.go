@@ -47,13 +47,19 @@ func loadFixtures(t *testing.T) *fixtures {
 // writeExtract writes the fixture's layers as an extract stage does, plus a
 // stand-in images.arrow and a logits matrix that is not a layer.
 func writeExtract(t *testing.T, fx *fixtures) stages.Input {
+	return writeExtractCompressed(t, fx, arrowfile.Uncompressed, 7)
+}
+
+// writeExtractCompressed is writeExtract with the layers compressed by c
+// in batches of batch rows.
+func writeExtractCompressed(t *testing.T, fx *fixtures, c arrowfile.Compression, batch int) stages.Input {
 	t.Helper()
 	dir := t.TempDir()
 	in := stages.Input{Stage: "extract@x", Dir: dir}
 	for _, l := range fx.Layers {
 		meta := map[string]string{"layer": l.Name, "level": "unit", "shape": arrowfile.FormatInts(l.Shape...), "net": "trained"}
 		name := l.Name + ".arrow"
-		if err := arrowfile.WriteMatrixBatched(filepath.Join(dir, name), len(l.Acts), len(l.Acts[0]), 7, meta, func(r int, dst []float32) {
+		if err := arrowfile.WriteMatrixCompressed(filepath.Join(dir, name), len(l.Acts), len(l.Acts[0]), batch, c, meta, func(r int, dst []float32) {
 			for i, v := range l.Acts[r] {
 				dst[i] = float32(v)
 			}
@@ -81,10 +87,20 @@ func run(t *testing.T, in stages.Input, p *Params) (string, error) {
 }
 
 // TestAgainstNumpy: every method gives numpy's float64 reduction rounded
-// to float32, bit for bit, with the kernel-level metadata.
+// to float32, bit for bit, with the kernel-level metadata, from plain
+// layer files in batches of 7 images and from ZSTD-compressed ones of one
+// image per batch, as extract writes them.
 func TestAgainstNumpy(t *testing.T) {
 	fx := loadFixtures(t)
-	in := writeExtract(t, fx)
+	for _, tc := range []struct {
+		name string
+		in   stages.Input
+	}{{"plain", writeExtract(t, fx)}, {"zstd", writeExtractCompressed(t, fx, arrowfile.ZSTD, 1)}} {
+		t.Run(tc.name, func(t *testing.T) { againstNumpy(t, fx, tc.in) })
+	}
+}
+
+func againstNumpy(t *testing.T, fx *fixtures, in stages.Input) {
 	for _, method := range data.Aggregations {
 		t.Run(method, func(t *testing.T) {
 			out, err := run(t, in, &Params{Method: method})

@@ -14,6 +14,10 @@
 //	         arch when the experiment is loaded
 //	logits   also store the logits (default false)
 //	batch    images per forward pass (default 16)
+//	compression  body compression of the layer files: zstd (default),
+//	         lz4 or none (arrowfile.CreateCompressed); post-ReLU maps are
+//	         mostly zeros, and readers decompress one record batch (one
+//	         image) at a time
 //
 // # Outputs
 //
@@ -21,7 +25,9 @@
 // arrowfile matrix: one row per image in the stimulus table's order, column
 // `values` of FixedSizeList<float32>[C·H·W] (the activations in C, H, W
 // order; C·1·1 for fc6, fc7 and the logits), one record batch per image,
-// so the bytes do not depend on the forward batch size. Schema metadata: shape "C,H,W", layer (the tap: "conv7", "logits"),
+// so the bytes do not depend on the forward batch size, each batch's body
+// compressed as the compression parameter says. Schema metadata: shape
+// "C,H,W", layer (the tap: "conv7", "logits"),
 // level ("unit", or "logits"), arch, classes, input ("3,S,S").
 //
 // images.arrow — a copy of the stimuli stage's image table.
@@ -55,14 +61,15 @@ var DefaultLayers = []string{"conv2", "conv4", "conv7", "conv10", "conv13"}
 
 // Params are the extract stage's parameters.
 type Params struct {
-	Layers []string `yaml:"layers" doc:"taps whose post-ReLU activations are stored: conv1…convN, fc6, fc7; a ResNet's conv1, layer1…layer4, blocks (layer3.1), avgpool"`
-	Logits bool     `yaml:"logits" doc:"also store the logits (logits.arrow)"`
-	Batch  int      `yaml:"batch" min:"1" max:"100000" key:"-" doc:"images per forward pass (memory grows with it)"`
+	Layers      []string `yaml:"layers" doc:"taps whose post-ReLU activations are stored: conv1…convN, fc6, fc7; a ResNet's conv1, layer1…layer4, blocks (layer3.1), avgpool"`
+	Logits      bool     `yaml:"logits" doc:"also store the logits (logits.arrow)"`
+	Batch       int      `yaml:"batch" min:"1" max:"100000" key:"-" doc:"images per forward pass (memory grows with it)"`
+	Compression string   `yaml:"compression" oneof:"zstd lz4 none" doc:"body compression of the layer files (Arrow IPC): zstd, lz4 or none"`
 }
 
 // DefaultParams returns the defaults.
 func DefaultParams() *Params {
-	return &Params{Layers: slices.Clone(DefaultLayers), Batch: 16}
+	return &Params{Layers: slices.Clone(DefaultLayers), Batch: 16, Compression: "zstd"}
 }
 
 // LayerFile is the output file of a layer (or "logits").
@@ -167,7 +174,7 @@ type Kind struct{}
 func init() { stages.Register(Kind{}) }
 
 func (Kind) Name() string    { return "extract" }
-func (Kind) Version() string { return "3" }
+func (Kind) Version() string { return "4" }
 func (Kind) Doc() string {
 	return "post-ReLU activations of a network's layers (and optionally logits) for every stimulus, streamed to one Arrow matrix per layer"
 }
@@ -231,7 +238,7 @@ func (Kind) Run(ctx context.Context, job *stages.Job) (err error) {
 		}
 	}()
 	for _, t := range taps {
-		writers[t] = &tapWriter{path: job.Output(LayerFile(t)), tap: t, meta: meta}
+		writers[t] = &tapWriter{path: job.Output(LayerFile(t)), tap: t, meta: meta, compr: compression(p.Compression)}
 	}
 
 	bar := job.Progress.Bar("forward", "images", int64(n))
@@ -300,11 +307,20 @@ func requestedTaps(m *weights.Model, p *Params) ([]string, error) {
 	return taps, nil
 }
 
+// compression is the arrowfile compression a compression parameter names.
+func compression(name string) arrowfile.Compression {
+	if name == "none" {
+		return arrowfile.Uncompressed
+	}
+	return arrowfile.Compression(name)
+}
+
 // tapWriter streams one tap's activations into its matrix file, one record
 // batch per forward batch, created when the first batch gives the shape.
 type tapWriter struct {
 	path, tap string
 	meta      map[string]string
+	compr     arrowfile.Compression
 	w         *arrowfile.Writer
 	schema    *arrow.Schema
 	c, h, wd  int
@@ -321,7 +337,7 @@ func (t *tapWriter) write(vals []float32, n, c, h, w int) error {
 		meta := l.Meta([]int{c, h, w}, t.meta)
 		t.schema = arrowfile.MatrixSchema(cols, meta)
 		var err error
-		if t.w, err = arrowfile.Create(t.path, t.schema); err != nil {
+		if t.w, err = arrowfile.CreateCompressed(t.path, t.schema, t.compr); err != nil {
 			return err
 		}
 		t.c, t.h, t.wd = c, h, w

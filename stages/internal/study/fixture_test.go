@@ -135,6 +135,11 @@ func writeImages(t testing.TB, path string, im fxImages) {
 // as an extract stage (input "unit") or an aggregate stage (input mean, l2
 // or max: the reference aggregation) would, in record batches of 10 rows.
 func writeInput(t testing.TB, fx *fixtures, input string) stages.Input {
+	return writeInputCompressed(t, fx, input, arrowfile.Uncompressed)
+}
+
+// writeInputCompressed is writeInput with the layers compressed by c.
+func writeInputCompressed(t testing.TB, fx *fixtures, input string, c arrowfile.Compression) stages.Input {
 	t.Helper()
 	dir := t.TempDir()
 	in := stages.Input{Stage: "acts", Dir: dir, Files: []string{"images.arrow"}}
@@ -149,7 +154,7 @@ func writeInput(t testing.TB, fx *fixtures, input string) stages.Input {
 			rows = fx.Aggregate[l.Name][input]
 		}
 		name := l.Name + ".arrow"
-		err := arrowfile.WriteMatrixBatched(filepath.Join(dir, name), len(rows), len(rows[0]), 10, meta, func(r int, dst []float32) {
+		err := arrowfile.WriteMatrixCompressed(filepath.Join(dir, name), len(rows), len(rows[0]), 10, c, meta, func(r int, dst []float32) {
 			for i, v := range rows[r] {
 				dst[i] = float32(v)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,11 +74,11 @@ var readThroughMapping = false
 // its responses from there. scratch is the chunk buffer, reused across
 // layers (and grown if needed) so that its pages are faulted in once.
 func computeViews(ctx context.Context, job *stages.Job, l data.Layer, base *design, views []*View, nImages int, p *Params, scratch *[]float64) ([]*Result, error) {
-	r, err := arrowfile.Open(l.Path)
+	r, done, err := openPlain(job, l.Path)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer done()
 	items, err := arrowfile.MatrixCols(r)
 	if err != nil {
 		return nil, err
@@ -89,14 +90,7 @@ func computeViews(ctx context.Context, job *stages.Job, l data.Layer, base *desi
 	if l.Level == "kernel" && l.Aggregation == "" {
 		return nil, fmt.Errorf("%s: kernel-level file without %q metadata", l.Path, data.AggregationKey)
 	}
-	rows := make([][]float32, 0, nImages)
-	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
-		rows = append(rows, vals)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	src, err := newRowSource(l.Path, rows, base.order)
+	src, err := newRowSource(r, base.order)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +131,32 @@ func computeViews(ctx context.Context, job *stages.Job, l data.Layer, base *desi
 	return res, nil
 }
 
+// openPlain opens the layer file path; done closes it. A compressed file
+// (extract's default) cannot give a chunk its column blocks without
+// decompressing every batch, once per chunk, so it is first decompressed,
+// a batch at a time, into a hidden file among job's outputs, which is read
+// instead and removed by done: the cost is one pass and, for the time of
+// the layer, its uncompressed size on disk.
+func openPlain(job *stages.Job, path string) (r *arrowfile.Reader, done func(), err error) {
+	if r, err = arrowfile.Open(path); err != nil {
+		return nil, nil, err
+	}
+	if !r.Compressed() {
+		return r, func() { r.Close() }, nil
+	}
+	defer r.Close()
+	cp := job.Output("." + filepath.Base(path) + ".plain")
+	if err := arrowfile.Decompress(cp, r); err != nil {
+		return nil, nil, err
+	}
+	pr, err := arrowfile.Open(cp)
+	if err != nil {
+		os.Remove(cp)
+		return nil, nil, err
+	}
+	return pr, func() { pr.Close(); os.Remove(cp) }, nil
+}
+
 // rowSource reads column blocks of the image rows in the design's order.
 //
 // Rows are read with pread from the file when data.FileOffsets can
@@ -151,19 +171,27 @@ type rowSource struct {
 	off  []int64     // scratch position → file offset of the row
 }
 
-func newRowSource(path string, rows [][]float32, order []int) (*rowSource, error) {
-	s := &rowSource{rows: make([][]float32, len(order))}
+func newRowSource(r *arrowfile.Reader, order []int) (*rowSource, error) {
+	s := &rowSource{}
+	rows := make([][]float32, 0, r.NumRows())
+	if err := arrowfile.ReadMatrixRows(r, func(_ int, vals []float32) error {
+		rows = append(rows, vals)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	s.rows = make([][]float32, len(order))
 	for j, row := range order {
 		s.rows[j] = rows[row]
 	}
 	if readThroughMapping {
 		return s, nil
 	}
-	offs, ok := data.FileOffsets(path, s.rows)
+	offs, ok := data.FileOffsets(r.Path(), s.rows)
 	if !ok {
 		return s, nil
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(r.Path())
 	if err != nil {
 		return nil, err
 	}

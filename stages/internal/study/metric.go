@@ -10,7 +10,9 @@
 // of float64 scratch at the input's image count). For a chunk, the column
 // block of every image row is read — with pread at the row's place in the
 // memory-mapped file (data.FileOffsets), so that the page cache does
-// not enter the process's resident set, or else copied from the mapping —
+// not enter the process's resident set, or else copied from the mapping;
+// a compressed layer is first decompressed into a temporary uncompressed
+// copy, read so and removed after the layer —
 // converted to float64 and transposed into item-major scratch by parallel
 // workers, which then compute the items, each with its own stats.Scratch.
 // Per item only the outputs are kept, plus for the t-test one p-value per

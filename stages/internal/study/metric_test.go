@@ -28,18 +28,23 @@ func TestAgainstReference(t *testing.T) {
 	fx := loadFixtures(t)
 	inputs := map[string]stages.Input{}
 	for _, c := range fx.Cases {
-		in, ok := inputs[c.Input]
-		if !ok {
-			in = writeInput(t, fx, c.Input)
-			inputs[c.Input] = in
-		}
 		for _, v := range []struct {
 			chunk  int
 			mapped bool
-		}{{0, false}, {7, false}, {7, true}} {
+			compr  arrowfile.Compression
+		}{{0, false, ""}, {7, false, ""}, {7, true, ""}, {7, false, arrowfile.ZSTD}} {
+			key := c.Input + "/" + string(v.compr)
+			in, ok := inputs[key]
+			if !ok {
+				in = writeInputCompressed(t, fx, c.Input, v.compr)
+				inputs[key] = in
+			}
 			name := fmt.Sprintf("%s/chunk%d", c.Name, v.chunk)
 			if v.mapped {
 				name += "-mapped"
+			}
+			if v.compr != "" {
+				name += "-" + string(v.compr)
 			}
 			t.Run(name, func(t *testing.T) {
 				p := params(t, c.Params)
@@ -51,6 +56,9 @@ func TestAgainstReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkCase(t, out, c, p)
+				if hidden, _ := filepath.Glob(filepath.Join(out, ".*")); len(hidden) > 0 {
+					t.Errorf("decompressed copies left among the outputs: %v", hidden)
+				}
 			})
 		}
 	}
@@ -340,7 +348,7 @@ func TestReadsWithPread(t *testing.T) {
 	for i := range order {
 		order[i] = len(rows) - 1 - i
 	}
-	src, err := newRowSource(in.Path("conv_a.arrow"), rows, order)
+	src, err := newRowSource(r, order)
 	if err != nil {
 		t.Fatal(err)
 	}
