@@ -29,6 +29,7 @@ import (
 	"selectivity/pipeline"
 	"selectivity/pipeline/digest"
 	"selectivity/pipeline/progress"
+	"selectivity/pipeline/slurm"
 	"selectivity/stages"
 	_ "selectivity/stages/aggregate"
 	_ "selectivity/stages/bootstrap"
@@ -57,7 +58,7 @@ const (
 const usage = `selectivity — which units of a network are face-selective, and does the metric matter?
 
 Usage:
-  go run . run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify]
+  go run . run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify] [--executor local|slurm] [--detach]
   go run . status EXPERIMENT.yaml [--json] [--verify] [--set k=v]... [--name NAME]
   go run . dag EXPERIMENT.yaml [--format text|dot|mermaid]
   go run . gc EXPERIMENT.yaml... [--dry-run]
@@ -68,6 +69,7 @@ Usage:
   go run . diff A B
   go run . verify EXPERIMENT.yaml [--tables DIR] [--tolerance X] [--save-tables DIR]
   go run . export EXPERIMENT.yaml --out DIR [--stage STAGE]... [--format csv,parquet,npy] [--set k=v]... [--name NAME]
+  selectivity worker EXPERIMENT.yaml --stage STAGE --key KEY [--cache DIR] [--set k=v]... [--name NAME]   (what a Slurm job runs)
 
 Each command takes --help. Experiment files are described in README.md.
 `
@@ -84,7 +86,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"run": cmdRun, "status": cmdStatus, "dag": cmdDag, "gc": cmdGC, "kinds": cmdKinds,
-		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff, "verify": cmdVerify, "layers": cmdLayers,
+		"stimuli": cmdStimuli, "export": cmdExport, "compare": cmdCompare, "diff": cmdDiff, "verify": cmdVerify, "layers": cmdLayers, "worker": cmdWorker,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -183,11 +185,13 @@ func report(stderr io.Writer, err error) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", "run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify]", `  go run . run configs/quickstart.yaml
+	fs := newFlagSet("run", "run EXPERIMENT.yaml [-j N] [--set k=v]... [--name NAME] [--force STAGE|all] [--dry-run] [--verify] [--executor local|slurm] [--detach]", `  go run . run configs/quickstart.yaml
   go run . run configs/quickstart.yaml -j 1 --set params.seed=3   # results/quickstart/@seed=3
   go run . run configs/quickstart.yaml --set params.seed=3 --name seed3
   go run . run configs/quickstart.yaml --force metric      # every expansion of stage metric
   go run . run configs/quickstart.yaml --dry-run           # say what would run
+  ./selectivity run configs/study.yaml --executor slurm    # every stage a Slurm job; the cache on a shared filesystem
+  ./selectivity run configs/study.yaml --executor slurm --detach   # submit and return; run again to attach
 `)
 	jobs := fs.Int("j", runtime.NumCPU(), "stages to run at once")
 	var sets, force setFlags
@@ -197,9 +201,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	dry := fs.Bool("dry-run", false, "decide every stage, run nothing, write nothing")
 	verify := fs.Bool("verify", false, "re-hash every cached file before trusting it (slow for large caches)")
 	cacheDir := fs.String("cache", "", "cache folder (default: $SELECTIVITY_CACHE, else the file's cache:)")
+	executor := fs.String("executor", "", "where stages run: local, or slurm (jobs on the cluster; default: the file's executor:, else local)")
+	detach := fs.Bool("detach", false, "with --executor slurm: return once the jobs are queued; run again to attach")
 	pos, code, ok := parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	if *executor != "" && *executor != "local" && *executor != "slurm" {
+		fmt.Fprintf(stderr, "--executor %s: want local or slurm\n", *executor)
+		return exitBadFile
 	}
 	if *jobs < 1 {
 		fmt.Fprintf(stderr, "-j %d: want at least 1\n", *jobs)
@@ -225,9 +235,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if f, ok := stderr.(*os.File); ok {
 		isTerm = term.IsTerminal(int(f.Fd()))
 	}
+	opts := pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Platform: platform()}
+	if *executor == "" {
+		*executor = l.exp.Executor.Kind
+	}
+	switch {
+	case *executor == "slurm":
+		if opts.Slurm, err = slurmOptions(l, sets, *name, *detach); err != nil {
+			report(stderr, err)
+			return exitBadFile
+		}
+	case *detach:
+		fmt.Fprintln(stderr, "--detach: only with --executor slurm")
+		return exitBadFile
+	}
 	rep := progress.New(stderr, isTerm, 10*time.Second)
+	opts.Progress = rep
 	start := time.Now()
-	out, err := pipeline.Run(ctx, l.plan, l.store, pipeline.RunOptions{Jobs: *jobs, Force: force, DryRun: *dry, Verify: *verify, Progress: rep, Platform: platform()})
+	out, err := pipeline.Run(ctx, l.plan, l.store, opts)
 	rep.Close()
 	if out == nil && err != nil { // nothing ran: a bad flag or lock file
 		report(stderr, err)
@@ -243,7 +268,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		counts[o.State]++
 	}
 	var parts []string
-	for _, s := range []string{"ran", "cached", "would run", "failed", "cancelled", "skipped"} {
+	for _, s := range []string{"ran", "cached", "would run", "queued", "failed", "cancelled", "skipped"} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -255,6 +280,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return exitSignal
 		}
 		return exitFailed
+	}
+	if counts["queued"] > 0 {
+		fmt.Fprintf(stderr, "detached: %s on the cluster; `status` shows them, `run` again with the same flags attaches and publishes\n", count(counts["queued"], "stage", "stages"))
 	}
 	if !*dry {
 		if l.exp.Run != "" {
@@ -305,6 +333,15 @@ the results folder or lock file show another run (stale), 2 bad file. status wri
 	if err != nil { // the lock file: reasons are vaguer, decisions stand
 		fmt.Fprintf(stderr, "warning: %v\n", err)
 	}
+	jobs, err := l.plan.Jobs(context.Background(), l.store, slurm.New())
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: stages submitted to Slurm, whose states are unknown: %v\n", err)
+	}
+	for i := range ds {
+		if j, ok := jobs[ds[i].Stage]; ok && !ds[i].Cached {
+			ds[i].Job = &j
+		}
+	}
 	code = exitOK
 	stale := 0
 	for _, d := range ds {
@@ -335,6 +372,14 @@ the results folder or lock file show another run (stale), 2 bad file. status wri
 	for _, d := range ds {
 		state, reason := "cached", ""
 		switch {
+		case d.Job != nil:
+			state, reason = strings.ToLower(d.Job.Name), "slurm job "+d.Job.ID
+			if d.Job.Node != "" {
+				reason += " on " + d.Job.Node
+			}
+			if d.Job.Reason != "" {
+				reason += " (" + d.Job.Reason + ")"
+			}
 		case !d.Cached:
 			state, reason = "will run", d.Reason
 		case d.Stale != "":

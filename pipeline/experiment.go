@@ -39,6 +39,8 @@ type Experiment struct {
 	RunNamed bool
 	// Overrides are the --set flags in canonical form (CanonicalOverrides).
 	Overrides []string
+	// Executor is where the stages run (executor:), by default here.
+	Executor Executor
 	// Params are the experiment-wide parameters after --set overrides.
 	Params map[string]any
 	// Stages are the expanded stages in file order (expansions of one

@@ -106,7 +106,7 @@ const (
 )
 
 var (
-	topKeys   = []string{"name", "description", "cache", "results", "params", "stages"}
+	topKeys   = []string{"name", "description", "cache", "results", "executor", "params", "stages"}
 	stageKeys = []string{"kind", "label", "temp", "matrix", "inputs", "params"}
 )
 
@@ -303,6 +303,7 @@ func (l *loader) load() *Experiment {
 	l.applySets()
 	l.resolveParams()
 	e.Params, _ = l.toGo(l.resolved(l.params)).(map[string]any)
+	e.Executor = l.decodeExecutor(top["executor"].val, top["executor"].key)
 
 	e.CacheDir = l.folder(top["cache"], ".cache", l.opt.CacheDir)
 	e.ResultsDir = l.folder(top["results"], filepath.Join("results", e.Name), "")

@@ -232,7 +232,7 @@ func TestLoadBad(t *testing.T) {
 	_, err, dir := load(t, LoadOptions{Env: envOf(nil)}, "bad.yaml")
 	file := filepath.Join(dir, "bad.yaml")
 	checkProblems(t, err, file, []string{
-		`2:1: unknown key "stags" (did you mean "stages"?); valid keys: cache, description, name, params, results, stages`,
+		`2:1: unknown key "stags" (did you mean "stages"?); valid keys: cache, description, executor, name, params, results, stages`,
 		`5:9: params reference cycle: params.loop → params.loop`,
 		`10:13: params.seed: must be at least 0, got -1`,
 		`11:10: params.n: want an integer, got string "abc"`,

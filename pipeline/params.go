@@ -27,6 +27,7 @@ var (
 // kind's parameter struct, field by field, then checks it.
 type paramDecoder struct {
 	l      *loader
+	root   string                // what messages call the top ("" for params)
 	nodes  map[string]*yaml.Node // written values by key path ("a.b", "list[2]")
 	failed bool                  // a value could not be decoded
 	paths  map[string]Pos        // where each Path parameter is written, by key path
@@ -50,10 +51,7 @@ func (l *loader) decodeParams(k stages.Kind, n, at *yaml.Node) (any, map[string]
 		return p, nil
 	}
 	d := &paramDecoder{l: l, nodes: map[string]*yaml.Node{}}
-	if n != nil {
-		d.decode(v.Elem(), n, "")
-	}
-	d.walk(v.Elem(), "", at)
+	d.decodeValue(p, n, at)
 	if val, ok := p.(stages.Validator); ok && !d.failed {
 		for _, fe := range val.Validate() {
 			n := d.nodeFor(fe.Field)
@@ -66,13 +64,30 @@ func (l *loader) decodeParams(k stages.Kind, n, at *yaml.Node) (any, map[string]
 	return p, d.paths
 }
 
-// label names a key path in messages: "params.a.b".
-func paramLabel(path string) string {
-	if path == "" {
-		return "params"
+// decodeValue decodes n (nil: nothing written) over the struct p points
+// to, then runs the checks on the result (walk).
+func (d *paramDecoder) decodeValue(p any, n, at *yaml.Node) {
+	v := reflect.ValueOf(p).Elem()
+	if n != nil {
+		d.decode(v, n, "")
 	}
-	return "params." + path
+	d.walk(v, "", at)
 }
+
+// label names a key path in messages: "params.a.b", or under d's root.
+func (d *paramDecoder) label(path string) string {
+	root := d.root
+	if root == "" {
+		root = "params"
+	}
+	if path == "" {
+		return root
+	}
+	return root + "." + path
+}
+
+// paramLabel names a key path of a stage's params in messages: "params.a.b".
+func paramLabel(path string) string { return (&paramDecoder{}).label(path) }
 
 func joinKey(path, key string) string {
 	if path == "" {
@@ -103,7 +118,7 @@ func (d *paramDecoder) fail(n *yaml.Node, format string, args ...any) {
 }
 
 func (d *paramDecoder) want(n *yaml.Node, path, what string) {
-	d.fail(n, "%s: want %s, got %s", paramLabel(path), what, describeNode(n))
+	d.fail(n, "%s: want %s, got %s", d.label(path), what, describeNode(n))
 }
 
 // paramField is a settable field of a params struct.
@@ -182,7 +197,7 @@ func (d *paramDecoder) decode(v reflect.Value, n *yaml.Node, path string) {
 		d.decode(v.Elem(), n, path)
 	case reflect.Interface:
 		if t.NumMethod() != 0 {
-			d.fail(n, "%s: unsupported parameter type %s (a bug in the kind)", paramLabel(path), t)
+			d.fail(n, "%s: unsupported parameter type %s (a bug in the kind)", d.label(path), t)
 		} else if g := d.l.toGo(n); g == nil {
 			v.SetZero()
 		} else {
@@ -234,7 +249,7 @@ func (d *paramDecoder) decode(v reflect.Value, n *yaml.Node, path string) {
 		if !scalar || tag != "!!int" || n.Decode(&i) != nil {
 			d.want(n, path, "an integer")
 		} else if v.OverflowInt(i) {
-			d.fail(n, "%s: %s is out of range for %s", paramLabel(path), n.Value, t)
+			d.fail(n, "%s: %s is out of range for %s", d.label(path), n.Value, t)
 		} else {
 			v.SetInt(i)
 		}
@@ -243,7 +258,7 @@ func (d *paramDecoder) decode(v reflect.Value, n *yaml.Node, path string) {
 		if !scalar || tag != "!!int" || strings.HasPrefix(n.Value, "-") || n.Decode(&u) != nil {
 			d.want(n, path, "a non-negative integer")
 		} else if v.OverflowUint(u) {
-			d.fail(n, "%s: %s is out of range for %s", paramLabel(path), n.Value, t)
+			d.fail(n, "%s: %s is out of range for %s", d.label(path), n.Value, t)
 		} else {
 			v.SetUint(u)
 		}
@@ -252,12 +267,12 @@ func (d *paramDecoder) decode(v reflect.Value, n *yaml.Node, path string) {
 		if !scalar || tag != "!!int" && tag != "!!float" || n.Decode(&f) != nil {
 			d.want(n, path, "a number")
 		} else if v.OverflowFloat(f) {
-			d.fail(n, "%s: %s is out of range for %s", paramLabel(path), n.Value, t)
+			d.fail(n, "%s: %s is out of range for %s", d.label(path), n.Value, t)
 		} else {
 			v.SetFloat(f)
 		}
 	default:
-		d.fail(n, "%s: unsupported parameter type %s (a bug in the kind)", paramLabel(path), t)
+		d.fail(n, "%s: unsupported parameter type %s (a bug in the kind)", d.label(path), t)
 	}
 }
 
@@ -283,18 +298,18 @@ func (d *paramDecoder) decodeStruct(v reflect.Value, n *yaml.Node, path string) 
 	seen := map[string]*yaml.Node{}
 	pairs(n, func(k, e *yaml.Node) {
 		if k.Kind != yaml.ScalarNode {
-			d.fail(k, "%s: want a parameter name, got %s", paramLabel(path), describeNode(k))
+			d.fail(k, "%s: want a parameter name, got %s", d.label(path), describeNode(k))
 			return
 		}
 		kp := joinKey(path, k.Value)
 		if first := seen[k.Value]; first != nil {
-			d.l.errorf(k, "%s: duplicate key (first at line %d)", paramLabel(kp), first.Line)
+			d.l.errorf(k, "%s: duplicate key (first at line %d)", d.label(kp), first.Line)
 			return
 		}
 		seen[k.Value] = k
 		i := slices.Index(names, k.Value)
 		if i < 0 {
-			d.l.errorf(k, "%s: unknown parameter%s; valid keys: %s", paramLabel(kp), suggest(k.Value, names), valid)
+			d.l.errorf(k, "%s: unknown parameter%s; valid keys: %s", d.label(kp), suggest(k.Value, names), valid)
 			return
 		}
 		d.decode(v.FieldByIndex(fs[i].index), e, kp)
@@ -317,7 +332,7 @@ func (d *paramDecoder) decodeMap(v reflect.Value, n *yaml.Node, path string) {
 	pairs(n, func(k, e *yaml.Node) {
 		kp := joinKey(path, k.Value)
 		if first := seen[k.Value]; first != nil && k.Kind == yaml.ScalarNode {
-			d.l.errorf(k, "%s: duplicate key (first at line %d)", paramLabel(kp), first.Line)
+			d.l.errorf(k, "%s: duplicate key (first at line %d)", d.label(kp), first.Line)
 			return
 		}
 		seen[k.Value] = k
@@ -367,9 +382,9 @@ func (d *paramDecoder) walk(v reflect.Value, path string, at *yaml.Node) {
 			}
 			if f.sf.Tag.Get("required") == "true" {
 				if written && !set {
-					d.l.errorf(at, "%s: missing required parameter", paramLabel(fp))
+					d.l.errorf(at, "%s: missing required parameter", d.label(fp))
 				} else if set && fv.Kind() == reflect.String && fv.String() == "" && fv.Type() == paramPathType {
-					d.l.errorf(node, "%s: must not be empty", paramLabel(fp))
+					d.l.errorf(node, "%s: must not be empty", d.label(fp))
 				}
 			}
 			d.checkTags(fv, f.sf, fp, fat)
@@ -401,7 +416,7 @@ func (d *paramDecoder) checkTags(v reflect.Value, sf reflect.StructField, path s
 		return
 	}
 	bug := func(format string, args ...any) {
-		d.l.errorf(at, "%s: %s (a bug in the kind)", paramLabel(path), fmt.Sprintf(format, args...))
+		d.l.errorf(at, "%s: %s (a bug in the kind)", d.label(path), fmt.Sprintf(format, args...))
 	}
 	lo, hi := math.Inf(-1), math.Inf(1)
 	var err error
@@ -443,11 +458,11 @@ func (d *paramDecoder) checkTags(v reflect.Value, sf reflect.StructField, path s
 				bug("min or max tag on %s, not a number", e.Type())
 				return
 			case math.IsNaN(x):
-				d.l.errorf(eat, "%s: must be a number, got NaN", paramLabel(paths[i]))
+				d.l.errorf(eat, "%s: must be a number, got NaN", d.label(paths[i]))
 			case x < lo:
-				d.l.errorf(eat, "%s: must be at least %s, got %s", paramLabel(paths[i]), minS, text)
+				d.l.errorf(eat, "%s: must be at least %s, got %s", d.label(paths[i]), minS, text)
 			case x > hi:
-				d.l.errorf(eat, "%s: must be at most %s, got %s", paramLabel(paths[i]), maxS, text)
+				d.l.errorf(eat, "%s: must be at most %s, got %s", d.label(paths[i]), maxS, text)
 			}
 		}
 		if hasOneof {
@@ -457,7 +472,7 @@ func (d *paramDecoder) checkTags(v reflect.Value, sf reflect.StructField, path s
 			}
 			opts := strings.Fields(oneof)
 			if s := e.String(); !slices.Contains(opts, s) {
-				d.l.errorf(eat, "%s: must be one of %s; got %q%s", paramLabel(paths[i]), strings.Join(opts, ", "), s, suggest(s, opts))
+				d.l.errorf(eat, "%s: must be one of %s; got %q%s", d.label(paths[i]), strings.Join(opts, ", "), s, suggest(s, opts))
 			}
 		}
 	}
@@ -508,13 +523,13 @@ func (d *paramDecoder) resolvePath(v reflect.Value, path string, at *yaml.Node) 
 	var pe *fs.PathError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		d.l.errorf(at, "%s: no such file or folder: %s (resolved to %s)", paramLabel(path), written, p)
+		d.l.errorf(at, "%s: no such file or folder: %s (resolved to %s)", d.label(path), written, p)
 	case errors.As(err, &pe):
-		d.l.errorf(at, "%s: %s (resolved to %s): %v", paramLabel(path), written, p, pe.Err)
+		d.l.errorf(at, "%s: %s (resolved to %s): %v", d.label(path), written, p, pe.Err)
 	case err != nil:
-		d.l.errorf(at, "%s: %v", paramLabel(path), err)
+		d.l.errorf(at, "%s: %v", d.label(path), err)
 	case !fi.IsDir() && !fi.Mode().IsRegular():
-		d.l.errorf(at, "%s: %s (resolved to %s) is %s, not a regular file or folder", paramLabel(path), written, p, fileType(fi.Mode()))
+		d.l.errorf(at, "%s: %s (resolved to %s) is %s, not a regular file or folder", d.label(path), written, p, fileType(fi.Mode()))
 	default:
 		return
 	}

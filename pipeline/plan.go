@@ -81,6 +81,9 @@ type Decision struct {
 	// file shows another run of it ("" when both show this one); `run`
 	// relinks it without computing anything.
 	Stale string `json:"stale,omitempty"`
+	// Job is the Slurm job computing a stage that is not cached, where
+	// status found one (Plan.Jobs).
+	Job *ClusterJob `json:"slurm_job,omitempty"`
 	// Entry is the valid cache entry of a cached stage.
 	Entry *cache.Entry `json:"-"`
 }

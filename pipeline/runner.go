@@ -33,42 +33,48 @@ type RunOptions struct {
 	Progress *progress.Reporter
 	// Platform describes the machine for provenance (stages.RunInfo).
 	Platform string
+	// Slurm, when set, runs the stages as Slurm jobs (cluster.go).
+	Slurm *SlurmOptions
 }
 
 // Outcome is what happened to one stage in a run.
 type Outcome struct {
 	Decision
-	// State is "cached", "ran", "would run", "failed", "skipped", or
-	// "not needed" (a temp stage no stage that runs reads).
+	// State is "cached", "ran", "would run", "failed", "cancelled",
+	// "skipped", "not needed" (a temp stage no stage that runs reads) or
+	// "queued" (on the cluster, when the driver detached).
 	State string
 	Wall  time.Duration
 	Err   error
+	// Job is the Slurm job or array task that computed the stage, or is to.
+	Job string
 	// released: a temp stage whose entry this run removed.
 	released bool
 }
 
 // Run brings every stage of p up to date in store: cached stages are
-// reused, the others run in dependency order, up to opts.Jobs at once. A
-// failing stage stops only its dependents. After the walk the experiment's
-// results folder and lock file are updated for every stage that is up to
-// date. The error lists every failure.
+// reused, the others run in dependency order, up to opts.Jobs at once, in
+// this process or, with opts.Slurm, as cluster jobs (cluster.go). A
+// failing stage stops only its dependents. After the walk the
+// experiment's results folder and lock file are updated for every stage
+// that is up to date. The error lists every failure.
 func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*Outcome, error) {
 	forced, err := p.forced(opts.Force)
 	if err != nil {
 		return nil, err
 	}
-	rep := opts.Progress
+	r := &run{p: p, store: store, opts: opts, forced: forced, outcomes: map[string]*Outcome{}}
 	lock, err := ReadLockFile(p.Exp.LockFile)
 	if err != nil { // only explains reasons; the run rewrites it
-		rep.Println(fmt.Sprintf("warning: %v; it will be rewritten", err))
+		opts.Progress.Println(fmt.Sprintf("warning: %v; it will be rewritten", err))
 	}
 	if e := p.Exp; e.Run != "" && !e.RunNamed && len(lock.Stages) > 0 && !slices.Equal(lock.Overrides, e.Overrides) {
 		return nil, fmt.Errorf("%s records run %s with overrides %s, not %s; name this run with --name",
 			e.LockFile, e.Run, strings.Join(lock.Overrides, " "), strings.Join(e.Overrides, " "))
 	}
-	explain := p.explainLock(lock)
-	readers := p.readers()
-	unneeded := p.unneededTemps(store, explain, forced, readers, opts.Verify)
+	r.explain = p.explainLock(lock)
+	r.readers = p.readers()
+	r.unneeded = p.unneededTemps(store, r.explain, forced, r.readers, opts.Verify)
 	if !opts.DryRun {
 		release, err := store.Use() // keeps gc away while this run reads entries
 		if err != nil {
@@ -76,87 +82,21 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		}
 		defer release()
 	}
-	width := 0
 	for _, n := range p.Nodes {
-		width = max(width, len(n.Stage.Name))
+		r.width = max(r.width, len(n.Stage.Name))
 	}
-	var mu sync.Mutex
-	outcomes := map[string]*Outcome{}
-	finish := func(o *Outcome) {
-		mu.Lock()
-		outcomes[o.Stage] = o
-		mu.Unlock()
-		line := fmt.Sprintf("%-9s %-*s", o.State, width, o.Stage)
-		switch o.State {
-		case "ran":
-			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
-			if o.Reason != "never run" {
-				line += "  (" + o.Reason + ")"
-			}
-		case "cached":
-			line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
-		case "would run", "failed", "cancelled", "skipped", "not needed":
-			line += "  (" + o.Reason + ")"
+	if opts.Slurm != nil {
+		if err := r.cluster(ctx); err != nil {
+			return nil, err
 		}
-		rep.Println(line)
-		if !opts.DryRun {
-			for _, t := range p.releasable(o.Stage, readers, outcomes, &mu) {
-				freed, err := store.Remove(t.Key)
-				if err != nil {
-					rep.Println(fmt.Sprintf("warning: temp stage %s: %v", t.Stage, err))
-					continue
-				}
-				rep.Println(fmt.Sprintf("%-9s %-*s  (temp: every stage reading it has its result; %.1f MB freed)", "removed", width, t.Stage, float64(freed)/1e6))
-			}
-		}
+	} else {
+		r.local(ctx)
 	}
-	entry := func(name string) *cache.Entry {
-		mu.Lock()
-		defer mu.Unlock()
-		return outcomes[name].Entry
-	}
-
-	run := func(ctx context.Context, name string) error {
-		n := p.index[name]
-		if unneeded[name] {
-			finish(&Outcome{Decision: Decision{Stage: name, Key: n.Key, Reason: "temp: every stage reading it is cached"}, State: "not needed"})
-			return nil
-		}
-		start := time.Now()
-		d := p.Decide(n, store, explain, forced[name], opts.Verify)
-		o := &Outcome{Decision: d, State: "cached"}
-		switch {
-		case d.Cached:
-		case opts.DryRun:
-			o.State = "would run"
-		default:
-			var ran bool
-			o.Entry, ran, o.Err = p.compute(ctx, n, store, forced[name], opts, entry)
-			switch {
-			case o.Err != nil && ctx.Err() != nil && errors.Is(o.Err, ctx.Err()):
-				o.State, o.Reason = "cancelled", "interrupted"
-			case o.Err != nil:
-				o.State, o.Reason = "failed", o.Err.Error()
-			case ran:
-				o.State = "ran"
-			default:
-				o.Cached, o.Reason = true, "computed meanwhile by another stage or process"
-			}
-		}
-		o.Wall = time.Since(start)
-		finish(o)
-		return o.Err
-	}
-	skip := func(name, cause string) {
-		n := p.index[name]
-		finish(&Outcome{Decision: Decision{Stage: name, Key: n.Key, Reason: "needs " + cause + ", which did not finish"}, State: "skipped"})
-	}
-	p.Exp.Graph().Walk(ctx, opts.Jobs, run, skip)
 
 	list := make([]*Outcome, len(p.Nodes))
 	var errs *multierror.Error
 	for i, n := range p.Nodes {
-		o := outcomes[n.Stage.Name]
+		o := r.outcomes[n.Stage.Name]
 		list[i] = o
 		if o.Err != nil && o.State != "cancelled" {
 			errs = multierror.Append(errs, fmt.Errorf("stage %s: %w", o.Stage, o.Err))
@@ -172,6 +112,112 @@ func Run(ctx context.Context, p *Plan, store *cache.Store, opts RunOptions) ([]*
 		errs = multierror.Append(errs, err)
 	}
 	return list, errs.ErrorOrNil()
+}
+
+// run is one Run: what was decided before any stage runs, and the
+// outcomes as they come.
+type run struct {
+	p        *Plan
+	store    *cache.Store
+	opts     RunOptions
+	forced   map[string]bool
+	explain  *LockFile
+	readers  map[string][]string
+	unneeded map[string]bool
+	width    int // of the longest stage name, for the lines
+
+	mu       sync.Mutex
+	outcomes map[string]*Outcome
+}
+
+// finish records o, prints its line and removes the temp entries that
+// every reader is now done with.
+func (r *run) finish(o *Outcome) {
+	r.mu.Lock()
+	r.outcomes[o.Stage] = o
+	r.mu.Unlock()
+	line := fmt.Sprintf("%-9s %-*s", o.State, r.width, o.Stage)
+	switch o.State {
+	case "ran", "cached":
+		line += fmt.Sprintf("  %6.2fs", o.Wall.Seconds())
+		if o.State == "ran" && o.Reason != "never run" || o.State == "cached" && o.Reason != "cached" {
+			line += "  (" + o.Reason + ")"
+		}
+	case "would run", "failed", "cancelled", "skipped", "not needed", "queued":
+		line += "  (" + o.Reason + ")"
+	}
+	if o.Job != "" {
+		line += "  [slurm job " + o.Job + "]"
+	}
+	r.say(line)
+	if r.opts.DryRun {
+		return
+	}
+	for _, t := range r.p.releasable(o.Stage, r.readers, r.outcomes, &r.mu) {
+		freed, err := r.store.Remove(t.Key)
+		if err != nil {
+			r.say(fmt.Sprintf("warning: temp stage %s: %v", t.Stage, err))
+			continue
+		}
+		r.say(fmt.Sprintf("%-9s %-*s  (temp: every stage reading it has its result; %.1f MB freed)", "removed", r.width, t.Stage, float64(freed)/1e6))
+	}
+}
+
+func (r *run) say(line string) { r.opts.Progress.Println(line) }
+
+// entry is the entry of a stage that has its result.
+func (r *run) entry(name string) *cache.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outcomes[name].Entry
+}
+
+// notNeeded is the outcome of a temp stage that need not be computed.
+func (r *run) notNeeded(n *Node) *Outcome {
+	return &Outcome{Decision: Decision{Stage: n.Stage.Name, Key: n.Key, Reason: "temp: every stage reading it is cached"}, State: "not needed"}
+}
+
+// skipped is the outcome of a stage whose input cause did not finish.
+func (r *run) skipped(n *Node, cause string) *Outcome {
+	return &Outcome{Decision: Decision{Stage: n.Stage.Name, Key: n.Key, Reason: "needs " + cause + ", which did not finish"}, State: "skipped"}
+}
+
+// local runs the stages in this process, up to opts.Jobs at once.
+func (r *run) local(ctx context.Context) {
+	p, opts := r.p, r.opts
+	run := func(ctx context.Context, name string) error {
+		n := p.index[name]
+		if r.unneeded[name] {
+			r.finish(r.notNeeded(n))
+			return nil
+		}
+		start := time.Now()
+		d := p.Decide(n, r.store, r.explain, r.forced[name], opts.Verify)
+		o := &Outcome{Decision: d, State: "cached"}
+		switch {
+		case d.Cached:
+		case opts.DryRun:
+			o.State = "would run"
+		default:
+			var ran bool
+			o.Entry, ran, o.Err = p.compute(ctx, n, r.store, r.forced[name], opts, r.entry)
+			switch {
+			case o.Err != nil && ctx.Err() != nil && errors.Is(o.Err, ctx.Err()):
+				o.State, o.Reason = "cancelled", "interrupted"
+			case o.Err != nil:
+				o.State, o.Reason = "failed", o.Err.Error()
+			case ran:
+				o.State = "ran"
+			default:
+				o.Cached, o.Reason = true, "computed meanwhile by another stage or process"
+			}
+		}
+		o.Wall = time.Since(start)
+		r.finish(o)
+		return o.Err
+	}
+	skip := func(name, cause string) { r.finish(r.skipped(p.index[name], cause)) }
+	p.Exp.Graph().Walk(ctx, opts.Jobs, run, skip)
 }
 
 // unneededTemps lists the temp stages this run need not compute: those

@@ -68,6 +68,10 @@ type SourceParams struct {
 	Bytes int64   `yaml:"bytes" min:"0" doc:"size of an extra blob.bin"`
 	Delay int     `yaml:"delay_ms" min:"0" doc:"pause after each MiB of blob.bin"`
 	Chunk int     `yaml:"chunk" key:"-" doc:"a setting that cannot change the results"`
+	// Hold keeps the stage running this long after writing (or until
+	// cancelled), outside the key: a test can kill it mid-stage and
+	// rerun the same key without the wait.
+	Hold time.Duration `yaml:"hold" key:"-" doc:"wait this long after writing"`
 }
 
 type source struct{}
@@ -95,6 +99,13 @@ func (source) Run(ctx context.Context, job *stages.Job) error {
 	}
 	if err := os.WriteFile(job.Output("values.txt"), []byte(b.String()), 0o644); err != nil {
 		return err
+	}
+	if p.Hold > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(p.Hold):
+		}
 	}
 	if p.Bytes == 0 {
 		return nil
