@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -206,6 +207,10 @@ stages:
   slow:
     kind: test-source
     params: {value: 7, hold: "${env:HOLD:-0s}"}
+  per:
+    kind: test-sum
+    matrix: {n: [1, 2, 3]}
+    inputs: {in: "sweep@${matrix.n}"}
   total:
     kind: test-sum
     inputs: {in: [sweep, slow]}
@@ -216,6 +221,19 @@ stages:
 		if id := jobOf(t, out, s); !strings.Contains(id, "_") {
 			t.Errorf("%s is job %s, not a task of the stage's array", s, id)
 		}
+	}
+	// per@n reads sweep@n: one array, task k after sweep's task k.
+	var arrays []string
+	for k, s := range []string{"per@1", "per@2", "per@3"} {
+		id := jobOf(t, out, s)
+		job, task, _ := strings.Cut(id, "_")
+		if task != strconv.Itoa(k) {
+			t.Errorf("%s is job %s, not task %d of an array", s, id, k)
+		}
+		arrays = append(arrays, job)
+	}
+	if arrays[0] != arrays[1] || arrays[1] != arrays[2] {
+		t.Errorf("per's expansions are jobs %v, not one array", arrays)
 	}
 	slow := jobOf(t, out, "slow")
 	waitFor(t, "slow to run", func() bool { return strings.Contains(out.String(), "running   slow") })
@@ -231,9 +249,10 @@ stages:
 	}
 	text := out.String()
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^failed +slow .*slurm job ` + slow + ` CANCELLED`),
+		regexp.MustCompile(`(?m)^failed +slow +\(CANCELLED; its log: .*\)  \[slurm job ` + slow + `\]$`),
 		regexp.MustCompile(`(?m)^skipped +total +\(needs slow, which did not finish\)`),
 		regexp.MustCompile(`(?m)^ran +sweep@3 `),
+		regexp.MustCompile(`(?m)^ran +per@3 `),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("no line %s in:\n%s", want, text)
@@ -253,7 +272,7 @@ stages:
 	})
 	// The next run computes slow (same key: hold is outside it) and total.
 	code, text := drive(t, []string{"HOLD=0s"}, "run", f)
-	if code != 0 || !regexp.MustCompile(`(?m)^ran +slow `).MatchString(text) || !strings.Contains(text, "5 stages: 2 ran, 3 cached") {
+	if code != 0 || !regexp.MustCompile(`(?m)^ran +slow `).MatchString(text) || !strings.Contains(text, "8 stages: 2 ran, 6 cached") {
 		t.Fatalf("rerun: exit %d\n%s", code, text)
 	}
 	if _, err := l.store.Verify(key); err != nil {
@@ -276,7 +295,7 @@ stages:
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^failed +bad +\(slurm job \d+ FAILED; its log: .*/slurm/logs/\d+\.log\)`),
+		regexp.MustCompile(`(?m)^failed +bad +\(FAILED; its log: .*/slurm/logs/\d+\.log\)  \[slurm job \d+\]$`),
 		regexp.MustCompile(`(?m)^  stage bad: slurm job \d+ FAILED without a result; the end of its log .*\.log:`),
 		regexp.MustCompile(`the flux capacitor is at 42 %`),
 		regexp.MustCompile(`(?m)^skipped +after +\(needs bad, which did not finish\)`),

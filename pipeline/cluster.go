@@ -193,27 +193,22 @@ func (r *run) submit(ctx context.Context, todo []*clusterStage, dir slurm.Dir, b
 			r.finish(r.skipped(s.node, cause))
 			continue
 		}
-		group := []*clusterStage{s}
+		group, arr := []*clusterStage{s}, slurm.NewArray(deps)
 		for _, t := range todo[i+1:] {
 			if t.job != "" || t.done || t.node.Stage.Base != s.node.Stage.Base || !slurm.Same(res(t), res(s)) {
 				continue
 			}
-			if more, ready, _ := after(t); ready {
-				for _, id := range more {
-					if !slices.Contains(deps, id) {
-						deps = append(deps, id)
-					}
-				}
+			if more, ready, _ := after(t); ready && arr.Add(more) {
 				group = append(group, t)
 			}
 		}
 		job := &slurm.Job{
 			Name:      r.p.Exp.Name + ":" + s.node.Stage.Base,
-			After:     deps,
 			Resources: res(s),
 			Logs:      dir.Logs(),
 			Chdir:     so.Chdir,
 		}
+		job.After, job.Corr = arr.Deps()
 		for _, t := range group {
 			argv := append([]string{bin, "worker"}, so.Worker...)
 			argv = append(argv, "--cache", r.store.Root(), "--stage", t.node.Stage.Name, "--key", t.node.Key)

@@ -224,6 +224,28 @@ stages:
 		{"merge keys", "params:\n  a: {<<: 3}\nstages:\n" + src, []string{`2:11: << wants a mapping or a list of mappings, got number 3`}},
 		{"folders", "cache: out\nresults: out/r\nstages:\n" + src, []string{`2:1: the cache folder`}},
 		{"bad folders", "cache: [a]\nresults: \"\"\nstages:\n" + src, []string{`1:8: cache: want a folder, got a list`, `2:10: results: want a folder, got string ""`}},
+		{"executor problems", `
+executor:
+  kind: cluster
+  slurm:
+    poll: 0s
+    partiton: x
+    sbatch: [-A lab, --array=0-3]
+    kinds:
+      extrac: {cpus: 2}
+      load-source: {cpus: -1, mem: 8GB, time: "4h", sbatch: [--qos=x]}
+stages:
+` + src, []string{
+			`3:9: executor.kind: must be one of local, slurm`,
+			`5:11: executor.slurm.poll: 0s: want a positive duration (5s)`,
+			`6:5: executor.slurm.partiton: unknown parameter`,
+			`7:14: executor.slurm.sbatch[0]: "-A lab": want a long sbatch flag with its value, --name=value`,
+			`7:22: executor.slurm.sbatch[1]: --array is set by the driver for every job`,
+			`9:15: executor.slurm.kinds.extrac: unknown kind "extrac"`,
+			`10:27: executor.slurm.kinds.load-source.cpus: must be at least 0, got -1`,
+			`10:36: executor.slurm.kinds.load-source.mem: "8GB" is not a memory size`,
+			`10:47: executor.slurm.kinds.load-source.time: "4h" is not a Slurm time limit`,
+		}},
 		{"top-level types", "name: [x]\ndescription: {a: 1}\nparams: [1]\nstages:\n" + src, []string{
 			`1:7: name: want a name, got a list`, `2:14: description: want text, got a mapping`, `3:9: params: want a mapping, got a list`}},
 		{"duplicate keys", "stages:\n  s: {kind: load-source, kind: load-source}\nstages: {}\n", []string{

@@ -4,12 +4,14 @@
 // It knows nothing of experiments; package pipeline decides what each job
 // runs (cluster.go there).
 //
-// A job is one stage, or the expansions of one matrix stage that wait for
-// the same jobs, as a job array whose task i runs the i-th command. Jobs
-// wait for the jobs computing their inputs with --dependency=afterany:…:
-// a job whose input failed still starts, finds the input missing from the
-// cache and ends at once as skipped (Skipped, in its log), so that one
-// failed expansion never holds back the other tasks of an array.
+// A job is one stage, or expansions of one matrix stage as a job array
+// whose task i runs the i-th command. A job waits for the jobs computing
+// its inputs: task k of an array for task k of the arrays it corresponds
+// to (aftercorr: each seed's metric after its own seed's extraction; see
+// Array), and for the other jobs with afterany — a job whose input failed
+// still starts, finds the input missing from the cache and ends at once
+// as skipped (Skipped, in its log), so that one failed expansion never
+// holds back the tasks of an array that do not need it.
 //
 // Beside the cache it serves, under <cache>/slurm/ (Dir), which the cache
 // itself never reads or removes:
@@ -80,8 +82,11 @@ type Job struct {
 	// more a job array whose task i runs Commands[i].
 	Commands [][]string
 	// After lists the jobs (ids as Submit returns them, or array tasks
-	// "123_4") that must end before this one starts.
+	// "123_4") that must end before this one starts (afterany).
 	After []string
+	// Corr lists the arrays whose task k must succeed before task k of
+	// this array starts (aftercorr; see Array).
+	Corr []string
 	// Resources are the job's requests.
 	Resources Resources
 	// Logs is the folder of the job's log files; Chdir its working folder.
@@ -122,8 +127,18 @@ func (j *Job) Args() []string {
 	if j.Chdir != "" {
 		args = append(args, "--chdir="+j.Chdir)
 	}
+	var deps []string
 	if len(j.After) > 0 {
-		args = append(args, "--dependency=afterany:"+strings.Join(j.After, ":"))
+		deps = append(deps, "afterany:"+strings.Join(j.After, ":"))
+	}
+	if len(j.Corr) > 0 {
+		// A task whose corresponding task failed can never start: Slurm
+		// cancels it rather than leaving it pending.
+		deps = append(deps, "aftercorr:"+strings.Join(j.Corr, ":"))
+		args = append(args, "--kill-on-invalid-dep=yes")
+	}
+	if len(deps) > 0 {
+		args = append(args, "--dependency="+strings.Join(deps, ","))
 	}
 	return append(args, j.Resources.flags()...)
 }

@@ -91,7 +91,7 @@ func Export(ctx context.Context, p *Params, dir string, opt ExportOptions) (int,
 		logf("warning: skipping %s: %v", s.items[i].path, err)
 		return nil
 	}
-	workers := runtime.NumCPU()
+	workers := runtime.GOMAXPROCS(0)
 	if err := ordered(ctx, len(s.items), workers, 2*workers+2, work, consume); err != nil {
 		return n, err
 	}

@@ -189,7 +189,7 @@ func writePixelsC(ctx context.Context, path string, s *set, pipe imaging.Pipelin
 		}
 		return nil
 	}
-	workers := runtime.NumCPU()
+	workers := runtime.GOMAXPROCS(0)
 	err = ordered(ctx, len(s.items), workers, 2*workers+2, work, consume)
 	if err == nil && rows > 0 {
 		err = flush()
