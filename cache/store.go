@@ -8,6 +8,7 @@
 //	<root>/tmp/<key>.<pid>.<random>/  transactions in progress, and folders being deleted
 //	<root>/locks/<key>.lock           flock(2) files, one per key
 //	<root>/locks/<key>.lease          the lease of the key's writer (see Lease), while it writes
+//	<root>/slurm/                     the Slurm executor's (package pipeline/slurm); the store never touches it
 //
 // An entry becomes visible only through one rename(2) of a folder whose files,
 // manifest and subfolders were fsynced first, so a crash or SIGKILL at any

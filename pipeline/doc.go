@@ -20,7 +20,9 @@
 //   - Run (runner.go): the stages in dependency order, up to -j at once;
 //     each stage's kind computes into a cache transaction (compute.go;
 //     package cache: atomic, locked per key, checked on use). A failure
-//     stops only what depends on it.
+//     stops only what depends on it. With the Slurm executor (cluster.go,
+//     executor.go; package slurm) the stages become cluster jobs, each
+//     running Work (worker.go) on one stage into the shared cache.
 //   - Publish (results.go, lockfile.go): the results folder gets relative
 //     links into the cache (recorded, so that the runner only ever removes
 //     what it made), and the lock file records every stage's key,
