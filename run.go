@@ -245,6 +245,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			report(stderr, err)
 			return exitBadFile
 		}
+		if err := l.hasher.Save(); err != nil { // the jobs then need not hash the files again
+			fmt.Fprintf(stderr, "warning: file digest memo not saved: %v\n", err)
+		}
 	case *detach:
 		fmt.Fprintln(stderr, "--detach: only with --executor slurm")
 		return exitBadFile

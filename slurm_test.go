@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"selectivity/cache"
 	"selectivity/pipeline"
 	"selectivity/pipeline/pipelinetest"
 	"selectivity/pipeline/stagetest"
@@ -117,6 +118,33 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Without Slurm on PATH, --executor slurm says so and runs nothing.
+func TestSlurmExecutorWithoutSlurm(t *testing.T) {
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "e.yaml", "executor: {kind: slurm}\nstages:\n  a: {kind: test-source}\n")
+	t.Setenv("PATH", dir)
+	code, _, stderr := cliRun("run", f)
+	if code != exitBadFile || !strings.Contains(stderr, "sinfo not found on PATH: is this machine a Slurm submit host?") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if keys, _ := cache.Open(filepath.Join(dir, ".cache")).Keys(); len(keys) != 0 {
+		t.Errorf("entries %v", keys)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".cache", "slurm")); err == nil {
+		t.Error("the failed run made the cache's slurm folder")
+	}
+	if code, _, stderr := cliRun("run", f, "--executor", "local", "--detach"); code != exitBadFile || !strings.Contains(stderr, "--detach: only with --executor slurm") {
+		t.Errorf("--detach with the local executor: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := cliRun("run", f, "--executor", "cluster"); code != exitBadFile || !strings.Contains(stderr, "--executor cluster: want local or slurm") {
+		t.Errorf("--executor cluster: exit %d\n%s", code, stderr)
+	}
+	// The file's executor is only a default: --executor local runs here.
+	if code, _, stderr := cliRun("run", f, "--executor", "local"); code != 0 {
+		t.Errorf("--executor local: exit %d\n%s", code, stderr)
+	}
 }
 
 func TestSlurmSweepMatchesLocalRun(t *testing.T) {

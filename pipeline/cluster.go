@@ -85,6 +85,10 @@ func (r *run) cluster(ctx context.Context) error {
 	if len(todo) == 0 || r.opts.DryRun {
 		return nil
 	}
+	cpus, memMB, err := so.Client.Largest(ctx, cfg.Partition)
+	if err != nil {
+		return err
+	}
 	dir := slurm.Dir(filepath.Join(r.store.Root(), "slurm"))
 	if err := dir.Prepare(); err != nil {
 		return fmt.Errorf("slurm: %w", err)
@@ -92,10 +96,6 @@ func (r *run) cluster(ctx context.Context) error {
 	bin, err := dir.Install(so.Program)
 	if err != nil {
 		return fmt.Errorf("slurm: copying the program for the jobs: %w", err)
-	}
-	cpus, memMB, err := so.Client.Largest(ctx, cfg.Partition)
-	if err != nil {
-		return err
 	}
 	if err := r.attach(ctx, todo, dir); err != nil {
 		return err
