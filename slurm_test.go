@@ -424,3 +424,40 @@ stages:
 		t.Errorf("lock file after attaching: %v, %v", lock, err)
 	}
 }
+
+func TestSlurmInterruptCancelsTheJobs(t *testing.T) {
+	needSlurm(t)
+	dir := t.TempDir()
+	f := pipelinetest.Write(t, dir, "int.yaml", slurmHeader+`
+stages:
+  slow: {kind: test-source, params: {hold: 10m}}
+  total: {kind: test-sum, inputs: {in: slow}}
+`)
+	cmd, out := driver(t, nil, "run", f)
+	slow, total := jobOf(t, out, "slow"), jobOf(t, out, "total")
+	waitFor(t, "slow to run", func() bool { return strings.Contains(out.String(), "running   slow") })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitSignal {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	for _, s := range []string{"slow", "total"} {
+		if !regexp.MustCompile(`(?m)^cancelled +` + s + ` +\(interrupted; job cancelled\)`).MatchString(out.String()) {
+			t.Errorf("no line of %s's cancelled job:\n%s", s, out)
+		}
+	}
+	waitFor(t, "Slurm to end both jobs", func() bool {
+		b, _ := exec.Command("squeue", "-h", "-r", "--states=all", "-j", slow+","+total, "-o", "%i %T").Output()
+		return strings.Count(string(b), "CANCELLED") == 2
+	})
+	cacheDir := filepath.Join(dir, ".cache")
+	if keys, _ := cache.Open(cacheDir).Keys(); len(keys) != 0 {
+		t.Errorf("entries after Ctrl-C: %v", keys)
+	}
+	waitFor(t, "the cancelled job's transaction to go", func() bool {
+		m, _ := filepath.Glob(filepath.Join(cacheDir, "tmp", "*"))
+		return len(m) == 0
+	})
+}
