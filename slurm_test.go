@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,6 +240,11 @@ stages:
     kind: test-sum
     matrix: {n: [1, 2, 3]}
     inputs: {in: "sweep@${matrix.n}"}
+  fan:
+    kind: test-sum
+    matrix: {scale: [2, 3]}
+    inputs: {in: sweep@1}
+    params: {scale: "${matrix.scale}"}
   total:
     kind: test-sum
     inputs: {in: [sweep, slow]}
@@ -250,18 +256,21 @@ stages:
 			t.Errorf("%s is job %s, not a task of the stage's array", s, id)
 		}
 	}
-	// per@n reads sweep@n: one array, task k after sweep's task k.
-	var arrays []string
-	for k, s := range []string{"per@1", "per@2", "per@3"} {
-		id := jobOf(t, out, s)
-		job, task, _ := strings.Cut(id, "_")
-		if task != strconv.Itoa(k) {
-			t.Errorf("%s is job %s, not task %d of an array", s, id, k)
+	// per@n reads sweep@n: one array, task k after sweep's task k; fan's
+	// expansions all read sweep@1: one array, each task after that task.
+	for _, stage := range [][]string{{"per@1", "per@2", "per@3"}, {"fan@2", "fan@3"}} {
+		var arrays []string
+		for k, s := range stage {
+			id := jobOf(t, out, s)
+			job, task, _ := strings.Cut(id, "_")
+			if task != strconv.Itoa(k) {
+				t.Errorf("%s is job %s, not task %d of an array", s, id, k)
+			}
+			arrays = append(arrays, job)
 		}
-		arrays = append(arrays, job)
-	}
-	if arrays[0] != arrays[1] || arrays[1] != arrays[2] {
-		t.Errorf("per's expansions are jobs %v, not one array", arrays)
+		if len(slices.Compact(slices.Clone(arrays))) != 1 {
+			t.Errorf("%v are jobs %v, not one array", stage, arrays)
+		}
 	}
 	slow := jobOf(t, out, "slow")
 	waitFor(t, "slow to run", func() bool { return strings.Contains(out.String(), "running   slow") })
@@ -281,6 +290,7 @@ stages:
 		regexp.MustCompile(`(?m)^skipped +total +\(needs slow, which did not finish\)`),
 		regexp.MustCompile(`(?m)^ran +sweep@3 `),
 		regexp.MustCompile(`(?m)^ran +per@3 `),
+		regexp.MustCompile(`(?m)^ran +fan@3 `),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("no line %s in:\n%s", want, text)
@@ -300,7 +310,7 @@ stages:
 	})
 	// The next run computes slow (same key: hold is outside it) and total.
 	code, text := drive(t, []string{"HOLD=0s"}, "run", f)
-	if code != 0 || !regexp.MustCompile(`(?m)^ran +slow `).MatchString(text) || !strings.Contains(text, "8 stages: 2 ran, 6 cached") {
+	if code != 0 || !regexp.MustCompile(`(?m)^ran +slow `).MatchString(text) || !strings.Contains(text, "10 stages: 2 ran, 8 cached") {
 		t.Fatalf("rerun: exit %d\n%s", code, text)
 	}
 	if _, err := l.store.Verify(key); err != nil {

@@ -193,13 +193,22 @@ func (r *run) submit(ctx context.Context, todo []*clusterStage, dir slurm.Dir, b
 			r.finish(r.skipped(s.node, cause))
 			continue
 		}
-		group, arr := []*clusterStage{s}, slurm.NewArray(deps)
-		for _, t := range todo[i+1:] {
-			if t.job != "" || t.done || t.node.Stage.Base != s.node.Stage.Base || !slurm.Same(res(t), res(s)) {
-				continue
+		// Siblings whose tasks correspond to the arrays they read, else
+		// siblings that wait for every job any of them reads.
+		var group []*clusterStage
+		var arr *slurm.Array
+		for _, corresponding := range []bool{true, false} {
+			group, arr = []*clusterStage{s}, slurm.NewArray(deps, corresponding)
+			for _, t := range todo[i+1:] {
+				if t.job != "" || t.done || t.node.Stage.Base != s.node.Stage.Base || !slurm.Same(res(t), res(s)) {
+					continue
+				}
+				if more, ready, _ := after(t); ready && arr.Add(more) {
+					group = append(group, t)
+				}
 			}
-			if more, ready, _ := after(t); ready && arr.Add(more) {
-				group = append(group, t)
+			if len(group) > 1 {
+				break
 			}
 		}
 		job := &slurm.Job{

@@ -16,13 +16,14 @@ type Array struct {
 }
 
 // NewArray starts an array whose task 0 waits for deps (jobs, or array
-// tasks "123_4"). The arrays of which deps name task 0 alone become
-// corresponding ones.
-func NewArray(deps []string) *Array {
+// tasks "123_4"). With corresponding, the arrays of which deps name task 0
+// alone are corresponding ones: task k must then read their task k.
+// Without, the tasks wait for every job any of them reads.
+func NewArray(deps []string, corresponding bool) *Array {
 	a := &Array{n: 1}
 	for _, d := range deps {
 		job, task, ok := splitTask(d)
-		if ok && task == 0 && !slices.ContainsFunc(deps, func(e string) bool {
+		if corresponding && ok && task == 0 && !slices.ContainsFunc(deps, func(e string) bool {
 			j, t, ok := splitTask(e)
 			return ok && j == job && t != 0
 		}) {
@@ -39,19 +40,19 @@ func NewArray(deps []string) *Array {
 // The rest of deps joins After.
 func (a *Array) Add(deps []string) bool {
 	k := a.n
-	var rest []string
 	for _, job := range a.corr {
 		if !slices.Contains(deps, job+"_"+strconv.Itoa(k)) {
 			return false
 		}
 	}
+	var rest []string
 	for _, d := range deps {
 		job, task, ok := splitTask(d)
 		switch {
 		case ok && slices.Contains(a.corr, job) && task == k:
 		case ok && slices.Contains(a.corr, job):
 			return false
-		case !slices.Contains(a.after, d):
+		case !slices.Contains(a.after, d) && !slices.Contains(rest, d):
 			rest = append(rest, d)
 		}
 	}

@@ -221,7 +221,7 @@ func TestTailAndSkipReason(t *testing.T) {
 func TestArrayCorrespondence(t *testing.T) {
 	// units@1..3 each read its seed's extraction (tasks of array 10) and
 	// the stimuli (job 9): one array, task k after task k of 10.
-	a := NewArray([]string{"9", "10_0"})
+	a := NewArray([]string{"9", "10_0"}, true)
 	for k, deps := range [][]string{{"9", "10_1"}, {"10_2", "9"}} {
 		if !a.Add(deps) {
 			t.Fatalf("task %d does not fit", k+1)
@@ -230,13 +230,11 @@ func TestArrayCorrespondence(t *testing.T) {
 	if after, corr := a.Deps(); a.Len() != 3 || !reflect.DeepEqual(after, []string{"9"}) || !reflect.DeepEqual(corr, []string{"10"}) {
 		t.Errorf("%d tasks after %v, corresponding to %v", a.Len(), after, corr)
 	}
-	// kernels@1-mean, kernels@1-l2: both read task 0; the second is not task 1's.
-	b := NewArray([]string{"10_0"})
-	if b.Add([]string{"10_0"}) {
-		t.Error("a second reader of task 0 joined as task 1")
-	}
-	if b.Add([]string{"10_1", "10_2"}) {
-		t.Error("a reader of tasks 1 and 2 joined as task 1")
+	// kernels@1-mean, then kernels@1-l2 (task 0 again) and a reader of
+	// tasks 1 and 2 do not fit; kernels@2-mean does.
+	b := NewArray([]string{"10_0"}, true)
+	if b.Add([]string{"10_0"}) || b.Add([]string{"10_1", "10_2"}) {
+		t.Error("a task that does not correspond joined")
 	}
 	if !b.Add([]string{"10_1", "11"}) {
 		t.Error("the reader of task 1 did not join")
@@ -244,13 +242,22 @@ func TestArrayCorrespondence(t *testing.T) {
 	if after, corr := b.Deps(); !reflect.DeepEqual(after, []string{"11"}) || !reflect.DeepEqual(corr, []string{"10"}) {
 		t.Errorf("after %v, corresponding to %v", after, corr)
 	}
-	// One that reads all tasks waits for each; one task alone is a plain job.
-	c := NewArray([]string{"10_0", "10_1"})
-	if after, corr := c.Deps(); !reflect.DeepEqual(after, []string{"10_0", "10_1"}) || corr != nil {
-		t.Errorf("reader of every task: after %v, corr %v", after, corr)
+	// Without correspondence (lesion-agreement@fsi, @dprime…, all reading
+	// one task): every task waits for what any reads.
+	c := NewArray([]string{"10_0", "12"}, false)
+	if !c.Add([]string{"10_0", "12"}) || !c.Add([]string{"10_3"}) {
+		t.Error("a task did not join")
 	}
-	d := NewArray([]string{"10_0", "9"})
-	if after, corr := d.Deps(); !reflect.DeepEqual(after, []string{"9", "10_0"}) || corr != nil {
+	if after, corr := c.Deps(); c.Len() != 3 || !reflect.DeepEqual(after, []string{"10_0", "12", "10_3"}) || corr != nil {
+		t.Errorf("%d tasks after %v, corresponding to %v", c.Len(), after, corr)
+	}
+	// One that reads two tasks of an array waits for each; one task alone is a plain job.
+	d := NewArray([]string{"10_0", "10_1"}, true)
+	if after, corr := d.Deps(); !reflect.DeepEqual(after, []string{"10_0", "10_1"}) || corr != nil {
+		t.Errorf("reader of two tasks: after %v, corr %v", after, corr)
+	}
+	e := NewArray([]string{"10_0", "9"}, true)
+	if after, corr := e.Deps(); !reflect.DeepEqual(after, []string{"9", "10_0"}) || corr != nil {
 		t.Errorf("one task: after %v, corr %v", after, corr)
 	}
 	j := &Job{Commands: [][]string{{"a"}, {"b"}}, After: []string{"9"}, Corr: []string{"10"}, Logs: "/l"}
