@@ -209,12 +209,16 @@ func (g *Graph) Sort() ([]string, error) {
 }
 
 // Walk calls fn for every vertex, at most parallel at a time, each as soon
-// as all of its dependencies have finished. A vertex whose dependency
-// failed or was skipped is not called; skip is told about it instead (with
-// the first such dependency) so that failures stop only their dependents.
-// Walk returns when every vertex is done or skipped. Cancellation is fn's
-// business: it sees ctx and should fail fast once ctx is done. The graph
-// must be acyclic.
+// as all of its dependencies have finished. Of the vertices ready to
+// start, the one readied last starts first (depth first; among the
+// vertices readied together, insertion order): what a vertex feeds is
+// done before its siblings start, so the intermediates of one branch are
+// read, and can be released, before the next branch makes its own. A
+// vertex whose dependency failed or was skipped is not called; skip is
+// told about it instead (with the first such dependency) so that failures
+// stop only their dependents. Walk returns when every vertex is done or
+// skipped. Cancellation is fn's business: it sees ctx and should fail
+// fast once ctx is done. The graph must be acyclic.
 func (g *Graph) Walk(ctx context.Context, parallel int, fn func(ctx context.Context, v string) error, skip func(v, cause string)) {
 	if parallel < 1 {
 		parallel = 1
@@ -226,12 +230,20 @@ func (g *Graph) Walk(ctx context.Context, parallel int, fn func(ctx context.Cont
 	for v := range n {
 		waiting[v] = len(g.in[v])
 	}
-	sem := make(chan struct{}, parallel)
+	var ready []int // a stack: the last readied starts first
+	running := 0
 	var wg sync.WaitGroup
-	var start func(v int)
-	// finish is called with mu held when v is done (ok or not).
-	var finish func(v int, bad string)
-	finish = func(v int, bad string) {
+	// push readies vs, the first of them to start first.
+	push := func(vs []int) {
+		for i := len(vs) - 1; i >= 0; i-- {
+			ready = append(ready, vs[i])
+		}
+	}
+	// finish is called with mu held when v is done (ok or not); it
+	// returns the vertices it readied.
+	var finish func(v int, bad string) []int
+	finish = func(v int, bad string) []int {
+		var now []int
 		for _, w := range g.out[v] {
 			if bad != "" && failed[w] == "" {
 				failed[w] = bad
@@ -242,34 +254,45 @@ func (g *Graph) Walk(ctx context.Context, parallel int, fn func(ctx context.Cont
 			}
 			if failed[w] != "" {
 				skip(g.order[w], failed[w])
-				finish(w, failed[w])
+				now = append(now, finish(w, failed[w])...)
 				continue
 			}
-			start(w)
+			now = append(now, w)
 		}
+		return now
 	}
-	start = func(v int) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			err := fn(ctx, g.order[v])
-			<-sem
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				finish(v, g.order[v])
-			} else {
-				finish(v, "")
-			}
-		}()
+	// dispatch starts ready vertices while slots are free; mu held.
+	var dispatch func()
+	dispatch = func() {
+		for running < parallel && len(ready) > 0 {
+			v := ready[len(ready)-1]
+			ready = ready[:len(ready)-1]
+			running++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := fn(ctx, g.order[v])
+				mu.Lock()
+				defer mu.Unlock()
+				running--
+				bad := ""
+				if err != nil {
+					bad = g.order[v]
+				}
+				push(finish(v, bad))
+				dispatch()
+			}()
+		}
 	}
 	mu.Lock()
+	var roots []int
 	for v := range n {
 		if waiting[v] == 0 {
-			start(v)
+			roots = append(roots, v)
 		}
 	}
+	push(roots)
+	dispatch()
 	mu.Unlock()
 	wg.Wait()
 }

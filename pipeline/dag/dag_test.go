@@ -126,3 +126,20 @@ func TestWalkSkipsTransitively(t *testing.T) {
 		t.Errorf("skipped %v", skipped)
 	}
 }
+
+func TestWalkGoesDepthFirst(t *testing.T) {
+	// Two branches, as two networks' activations and what reads them: on
+	// one worker, each branch is finished before the next starts.
+	g := graph([2]string{"acts1", "units1"}, [2]string{"acts1", "kernels1"}, [2]string{"kernels1", "km1"},
+		[2]string{"acts2", "units2"}, [2]string{"acts2", "kernels2"}, [2]string{"kernels2", "km2"},
+		[2]string{"km1", "all"}, [2]string{"km2", "all"}, [2]string{"units1", "all"}, [2]string{"units2", "all"})
+	var order []string
+	g.Walk(context.Background(), 1, func(ctx context.Context, v string) error {
+		order = append(order, v)
+		return nil
+	}, func(v, cause string) { t.Errorf("%s skipped", v) })
+	want := []string{"acts1", "units1", "kernels1", "km1", "acts2", "units2", "kernels2", "km2", "all"}
+	if !reflect.DeepEqual(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+}
