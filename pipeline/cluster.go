@@ -236,7 +236,7 @@ func (r *run) submit(ctx context.Context, todo []*clusterStage, dir slurm.Dir, b
 				continue
 			}
 			t.job, t.mine, t.submitted, t.state = job.TaskID(id, k), true, time.Now(), "queued"
-			rec := slurm.Record{Key: t.node.Key, Stage: t.node.Stage.Name, Job: t.job, Experiment: r.p.Exp.File, Submitted: t.submitted}
+			rec := slurm.Record{Key: t.node.Key, Stage: t.node.Stage.Name, Job: t.job, Experiment: r.p.Exp.File, Submitted: t.submitted, Program: bin}
 			if err := dir.Write(rec); err != nil {
 				r.say(fmt.Sprintf("warning: %s: the job's record: %v (other runs will not attach to it)", t.node.Stage.Name, err))
 			}

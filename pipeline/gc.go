@@ -3,9 +3,11 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"selectivity/cache"
+	"selectivity/pipeline/slurm"
 )
 
 // Garbage collection. An entry of a cache is kept when some experiment
@@ -13,9 +15,10 @@ import (
 // file of its last run — of the file as written, and of every run with
 // --set or --name beside it — records it (the results folders show those
 // runs). Every other entry is removed, and so is the debris of interrupted
-// runs: the cache's temporary transactions, and the temporary files a
-// killed lock-file or results-record write left beside its target. GC
-// never runs while a run uses the cache.
+// runs: the cache's temporary transactions, the temporary files a killed
+// lock-file or results-record write left beside its target, and the
+// Slurm executor's logs and program copies that no job record names (the
+// jobs that ended). GC never runs while a run uses the cache.
 
 // ErrCacheInUse is GC's error when a run holds the cache.
 var ErrCacheInUse = errors.New("the cache is in use by a run; nothing removed: run gc when it has finished")
@@ -112,6 +115,10 @@ func GC(plans []*Plan, dryRun bool) (*GCReport, error) {
 		}
 		n, err := clean()
 		if err != nil {
+			return nil, err
+		}
+		r.Bytes += n
+		if n, err = slurm.Dir(filepath.Join(root, "slurm")).Clean(dryRun); err != nil {
 			return nil, err
 		}
 		r.Bytes += n

@@ -26,6 +26,8 @@ type Record struct {
 	Job        string    `json:"job"` // "123", or "123_4" for an array task
 	Experiment string    `json:"experiment"`
 	Submitted  time.Time `json:"submitted"`
+	// Program is the copy of the program the job runs (Install).
+	Program string `json:"program"`
 }
 
 func (d Dir) recordPath(key string) string { return filepath.Join(string(d), "jobs", key+".json") }
@@ -132,6 +134,45 @@ func replace(p string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// Clean removes what no job record names — the logs of ended jobs, the
+// program copies no queued or running job will exec — and the temporary
+// files a killed write left; with dryRun it only counts their bytes. Run
+// it only while no driver submits (gc holds the cache exclusively).
+func (d Dir) Clean(dryRun bool) (freed int64, err error) {
+	keep := map[string]bool{}
+	recs, _ := filepath.Glob(filepath.Join(string(d), "jobs", "*.json"))
+	for _, p := range recs {
+		r := d.Read(strings.TrimSuffix(filepath.Base(p), ".json"))
+		if r == nil {
+			continue
+		}
+		keep[d.Log(r.Job)] = true
+		keep[r.Program] = true
+	}
+	var errs []error
+	for _, pattern := range []string{"logs/*.log", "bin/selectivity-*", "*/*.tmp-*"} {
+		paths, _ := filepath.Glob(filepath.Join(string(d), pattern))
+		for _, p := range paths {
+			if keep[p] {
+				continue
+			}
+			keep[p] = true // a temporary file matches two patterns
+			fi, err := os.Lstat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if !dryRun {
+				if err := os.Remove(p); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			freed += fi.Size()
+		}
+	}
+	return freed, errors.Join(errs...)
 }
 
 // Tail returns the last n lines of the file at p, or why it cannot.

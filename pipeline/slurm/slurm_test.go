@@ -265,3 +265,34 @@ func TestArrayCorrespondence(t *testing.T) {
 		t.Errorf("args: %s", got)
 	}
 }
+
+func TestCleanKeepsWhatRecordsName(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := d.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	write := func(rel string) string {
+		p := filepath.Join(string(d), rel)
+		if err := os.WriteFile(p, []byte("12345"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	live, old := write("bin/selectivity-live"), write("bin/selectivity-old")
+	running, ended := write("logs/7_1.log"), write("logs/6.log")
+	debris := write("jobs/" + strings.Repeat("cd", 32) + ".json.tmp-1-x")
+	if err := d.Write(Record{Key: strings.Repeat("ab", 32), Job: "7_1", Program: live}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.Clean(true); err != nil || n != 15 {
+		t.Errorf("dry run: %d bytes, %v; want 15", n, err)
+	}
+	if n, err := d.Clean(false); err != nil || n != 15 {
+		t.Errorf("clean: %d bytes, %v; want 15", n, err)
+	}
+	for p, want := range map[string]bool{live: true, running: true, old: false, ended: false, debris: false} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", p, err == nil, want)
+		}
+	}
+}
