@@ -57,10 +57,17 @@ type clusterStage struct {
 	done      bool
 }
 
-// endGrace is how long a job that Slurm reports COMPLETED may take to
-// show its entry: on NFS, another client's rename may take the
-// attribute-cache time to be seen.
+// endGrace is how long the driver waits, after a job ends without an
+// entry, before calling its stage failed, where that may not be the end:
+// a job COMPLETED whose entry this machine does not see yet (on NFS,
+// another client's rename may take the attribute-cache time to show), or
+// one PREEMPTED or on a NODE_FAIL, which Slurm may requeue under its id.
 const endGrace = 30 * time.Second
+
+// mayComeBack tells the states endGrace is for.
+func mayComeBack(st slurm.State, known bool) bool {
+	return !known || st.Name == "COMPLETED" || st.Name == "PREEMPTED" || st.Name == "NODE_FAIL"
+}
 
 // cluster runs r's stages as Slurm jobs.
 func (r *run) cluster(ctx context.Context) error {
@@ -249,6 +256,7 @@ func (r *run) submit(ctx context.Context, todo []*clusterStage, dir slurm.Dir, b
 // states, and settles each stage from the cache.
 func (r *run) wait(ctx context.Context, todo []*clusterStage, dir slurm.Dir, poll time.Duration) {
 	client := r.opts.Slurm.Client
+	var warned time.Time // when the driver last said Slurm did not answer; zero while it answers
 	for {
 		var ids []string
 		for _, s := range todo {
@@ -264,8 +272,13 @@ func (r *run) wait(ctx context.Context, todo []*clusterStage, dir slurm.Dir, pol
 			return
 		}
 		states, err := client.States(ctx, ids)
-		if err != nil && ctx.Err() == nil {
-			r.say(fmt.Sprintf("warning: asking Slurm for the jobs' states: %v; asking again in %v", err, poll))
+		switch {
+		case err != nil && ctx.Err() == nil && time.Since(warned) >= time.Minute:
+			r.say(fmt.Sprintf("warning: asking Slurm for the jobs' states: %v; asking again every %v", err, poll))
+			warned = time.Now()
+		case err == nil && !warned.IsZero():
+			r.say("Slurm answers again")
+			warned = time.Time{}
 		}
 		for _, s := range todo {
 			if s.done || err != nil {
@@ -273,6 +286,7 @@ func (r *run) wait(ctx context.Context, todo []*clusterStage, dir slurm.Dir, pol
 			}
 			st, known := states[s.job]
 			if known && st.Active() {
+				s.ended = time.Time{} // requeued
 				if st.Name == "RUNNING" && s.state != "running" {
 					s.state = "running"
 					r.line("running", s, "on "+st.Node)
@@ -313,12 +327,12 @@ func (r *run) settle(ctx context.Context, s *clusterStage, st slurm.State, known
 	case skipped:
 		o.State, o.Reason = "skipped", reason
 	default:
-		if known && st.Name == "COMPLETED" && errors.Is(lerr, cache.ErrNotFound) {
+		if mayComeBack(st, known) && errors.Is(lerr, cache.ErrNotFound) {
 			if s.ended.IsZero() {
 				s.ended = time.Now()
 			}
 			if time.Since(s.ended) < endGrace {
-				return // the entry may not be visible here yet
+				return
 			}
 		}
 		state := "ended; Slurm no longer reports how"
