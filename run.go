@@ -348,7 +348,7 @@ the results folder or lock file show another run (stale), 2 bad file. status wri
 	code = exitOK
 	stale := 0
 	for _, d := range ds {
-		if !d.Cached || d.Stale != "" {
+		if !d.Cached && !d.NotNeeded || d.Stale != "" {
 			code = exitFailed
 		}
 		if d.Stale != "" {
@@ -383,6 +383,8 @@ the results folder or lock file show another run (stale), 2 bad file. status wri
 			if d.Job.Reason != "" {
 				reason += " (" + d.Job.Reason + ")"
 			}
+		case d.NotNeeded:
+			state, reason = "not needed", d.Reason
 		case !d.Cached:
 			state, reason = "will run", d.Reason
 		case d.Stale != "":

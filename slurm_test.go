@@ -411,7 +411,7 @@ func TestSlurmDetachThenAttach(t *testing.T) {
 	dir := t.TempDir()
 	f := pipelinetest.Write(t, dir, "detach.yaml", slurmHeader+`
 stages:
-  slow: {kind: test-source, params: {hold: 3s}}
+  slow: {kind: test-source, temp: true, params: {hold: 3s}}
   total: {kind: test-sum, inputs: {in: slow}}
 `)
 	code, out := drive(t, nil, "run", f, "--detach")
@@ -425,6 +425,11 @@ stages:
 	code, out = drive(t, nil, "run", f)
 	if code != 0 || !regexp.MustCompile(`(?m)^attached +total `).MatchString(out) || strings.Contains(out, "queued") {
 		t.Fatalf("attach: exit %d\n%s", code, out)
+	}
+	// The attached run followed the job that made the temp stage: it
+	// removes the entry once total has its result, as one run would.
+	if !regexp.MustCompile(`(?m)^removed +slow `).MatchString(out) {
+		t.Errorf("the temp stage's entry was not removed:\n%s", out)
 	}
 	if code, stdout, _ := cliRun("status", f); code != 0 {
 		t.Errorf("status after attaching: exit %d\n%s", code, stdout)

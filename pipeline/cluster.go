@@ -319,7 +319,7 @@ func (r *run) settle(ctx context.Context, s *clusterStage, st slurm.State, known
 	reason, skipped := slurm.SkipReason(log)
 	switch {
 	case lerr == nil:
-		o.Entry, o.State = e, "ran"
+		o.Entry, o.State, o.made = e, "ran", true
 		o.Wall = time.Duration(e.Manifest.WallSeconds * float64(time.Second))
 		if !s.mine || e.Manifest.Created.Before(s.submitted) {
 			o.State, o.Cached, o.Reason = "cached", true, "computed meanwhile by another job or process"

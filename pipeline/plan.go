@@ -81,6 +81,9 @@ type Decision struct {
 	// file shows another run of it ("" when both show this one); `run`
 	// relinks it without computing anything.
 	Stale string `json:"stale,omitempty"`
+	// NotNeeded marks a temp stage that is not cached and need not be:
+	// every stage reading it is cached (run says "not needed").
+	NotNeeded bool `json:"not_needed,omitempty"`
 	// Job is the Slurm job computing a stage that is not cached, where
 	// status found one (Plan.Jobs).
 	Job *ClusterJob `json:"slurm_job,omitempty"`

@@ -48,8 +48,9 @@ type Outcome struct {
 	Err   error
 	// Job is the Slurm job or array task that computed the stage, or is to.
 	Job string
-	// released: a temp stage whose entry this run removed.
-	released bool
+	// made: this run computed the entry, or followed the Slurm job that
+	// did; released: a temp stage whose entry this run removed.
+	made, released bool
 }
 
 // Run brings every stage of p up to date in store: cached stages are
@@ -207,7 +208,7 @@ func (r *run) local(ctx context.Context) {
 			case o.Err != nil:
 				o.State, o.Reason = "failed", o.Err.Error()
 			case ran:
-				o.State = "ran"
+				o.State, o.made = "ran", true
 			default:
 				o.Cached, o.Reason = true, "computed meanwhile by another stage or process"
 			}
@@ -256,17 +257,17 @@ func (p *Plan) readers() map[string][]string {
 }
 
 // releasable returns the outcomes of the temp stages read by the stage
-// done whose entries may now be removed: computed by this run (State
-// "ran"), every stage reading them (readers) has its result (ran or
-// cached), and not returned before. outcomes is guarded by mu; an outcome
-// returned is marked released.
+// done whose entries may now be removed: made by this run, every stage
+// reading them (readers) has its result (ran or cached), and not returned
+// before. outcomes is guarded by mu; an outcome returned is marked
+// released.
 func (p *Plan) releasable(done string, readers map[string][]string, outcomes map[string]*Outcome, mu *sync.Mutex) []*Outcome {
 	mu.Lock()
 	defer mu.Unlock()
 	var out []*Outcome
 	for _, in := range p.index[done].Inputs {
 		o := outcomes[in.Stage]
-		if !p.index[in.Stage].Stage.Temp || o == nil || o.State != "ran" || o.released {
+		if !p.index[in.Stage].Stage.Temp || o == nil || !o.made || o.released {
 			continue
 		}
 		all := true
@@ -310,9 +311,13 @@ func Status(p *Plan, store *cache.Store, verify bool) ([]Decision, error) {
 	lock, err := ReadLockFile(p.Exp.LockFile) // unreadable: decisions stand, reasons are vaguer
 	shown, serr := ShownKeys(p.Exp)
 	explain := p.explainLock(lock)
+	unneeded := p.unneededTemps(store, explain, nil, p.readers(), verify)
 	ds := make([]Decision, len(p.Nodes))
 	for i, n := range p.Nodes {
 		d := p.Decide(n, store, explain, false, verify)
+		if unneeded[n.Stage.Name] {
+			d.NotNeeded, d.Reason = true, "temp: every stage reading it is cached"
+		}
 		if d.Cached {
 			var why []string
 			switch k := shown[d.Stage]; {

@@ -52,7 +52,11 @@ func TestTempStage(t *testing.T) {
 	if !cachedEntry(t, f, "sa") || !cachedEntry(t, f, "sb") {
 		t.Error("the readers' entries are gone")
 	}
-	p, _ := plan(t, f)
+	p, store := plan(t, f)
+	ds, err := Status(p, store, false)
+	if err != nil || !ds[0].NotNeeded || ds[0].Cached || ds[1].NotNeeded {
+		t.Errorf("status of the released temp stage and a reader: %+v, %+v (%v)", ds[0], ds[1], err)
+	}
 	if _, err := os.Lstat(filepath.Join(p.Exp.ResultsDir, "a")); err == nil {
 		t.Error("the results folder shows the temp stage")
 	}
