@@ -122,7 +122,8 @@ func (r *run) cluster(ctx context.Context) error {
 	return nil
 }
 
-// attach takes over the active jobs that computes keys of todo (not forced).
+// attach follows the queued or running jobs, of earlier or other runs,
+// that compute keys of todo (those not forced).
 func (r *run) attach(ctx context.Context, todo []*clusterStage, dir slurm.Dir) error {
 	recs := map[*clusterStage]*slurm.Record{}
 	var ids []string
