@@ -103,22 +103,13 @@ func outputs(t *testing.T, file, cacheDir string, sets ...string) map[string]str
 		}
 		var b strings.Builder
 		for _, f := range e.Manifest.Files {
-			if !contains(volatile, f.Name) {
+			if !slices.Contains(volatile, f.Name) {
 				b.WriteString(f.Name + " " + f.SHA256 + "\n")
 			}
 		}
 		out[n.Stage.Name+" "+n.Key] = b.String()
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Without Slurm on PATH, --executor slurm says so and runs nothing.
